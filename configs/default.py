@@ -1,0 +1,80 @@
+"""Defaults every experiment config starts from (not meant to be run alone).
+
+Configs are nested by concern; the library resolves every name through one
+registry per concern and rejects unknown values at start-up, naming the key.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.dataset = ml_collections.ConfigDict()
+  config.dataset.name = "synthetic_scenes"
+  config.dataset.data_dir = None  # None: the tfds default (~/tensorflow_datasets).
+  config.dataset.manual_dir = None  # Datasets read from user-downloaded files.
+  config.dataset.train_split = "train"
+  config.dataset.eval_split = "test"
+  # synthetic_scenes only: image size, number of scenes and their seed.
+  config.dataset.height = 96
+  config.dataset.width = 128
+  config.dataset.num_train = 2000
+  config.dataset.num_test = 400
+  config.dataset.scene_seed = 0
+
+  config.input = ml_collections.ConfigDict()
+  config.input.batch_size = 16  # Global batch, split over all devices.
+  config.input.eval_batch_size = 32
+  config.input.augment = True
+  config.input.scales = (1.0, 1.2, 1.5)  # Random scale-crop factors.
+  config.input.flip = True
+  config.input.worker_count = 2  # grain worker processes (0: in-process).
+  config.input.worker_buffer_size = 2
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "hps"
+  config.model.kwargs = ml_collections.ConfigDict()
+  config.model.kwargs.widths = (16, 32, 64, 128)
+  config.model.kwargs.norm = "batch"
+
+  config.tasks = ml_collections.ConfigDict()
+  config.tasks.names = ("segmentation", "depth", "normals")
+  config.tasks.segmentation = ml_collections.ConfigDict({"ignore_label": -1})
+  config.tasks.depth = ml_collections.ConfigDict()
+  config.tasks.normals = ml_collections.ConfigDict({"bin_width_degrees": 0.01})
+
+  config.balancer = ml_collections.ConfigDict()
+  config.balancer.name = "ew"
+  config.balancer.kwargs = ml_collections.ConfigDict()
+  config.balancer.level = "params"  # "params" or "features".
+  # Route a loss-level method through the per-task gradients anyway.
+  config.balancer.force_task_grads = False
+
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.name = "adam"
+  config.optimizer.learning_rate = 1e-3
+  config.optimizer.weight_decay = 0.0
+  config.optimizer.grad_clip_norm = 0.0  # 0: no clipping.
+
+  config.schedule = ml_collections.ConfigDict()
+  config.schedule.num_steps = 3000
+  config.schedule.decay = "cosine"  # "constant", "cosine" or "step".
+  config.schedule.warmup_steps = 100
+  config.schedule.step_every = 0  # "step" decay: multiply by step_factor every N steps.
+  config.schedule.step_factor = 0.5
+  config.schedule.log_every = 50
+  config.schedule.checkpoint_every = 500
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.every_steps = 1000
+  config.eval.max_batches = 0  # 0: the whole split.
+
+  config.parallel = ml_collections.ConfigDict()
+  config.parallel.mode = "pmap"  # "pmap" or "shard_map".
+  config.parallel.num_devices = ml_collections.FieldReference(None, field_type=int)
+
+  config.checkpoint = ml_collections.ConfigDict()
+  config.checkpoint.max_to_keep = 2
+  return config

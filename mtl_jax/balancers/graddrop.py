@@ -1,0 +1,94 @@
+"""GradDrop: gradient sign dropout (Chen et al., NeurIPS 2020)."""
+
+from typing import NamedTuple, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from mtl_jax.balancers import base
+
+
+class GradDropState(NamedTuple):
+  weights: jax.Array  # [T] share of ||g_t||^2 kept: sum <m_t g_t, g_t> / ||g_t||^2
+  key: jax.Array  # PRNG key, split every step when no key is passed
+
+
+def graddrop_leaf(g: jax.Array, uniform: jax.Array, leak: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """One leaf ``[T, ...]``: ``(sum_t (leak_t + (1 - leak_t) M_t) g_t, per-task kept <., g_t>)``.
+
+  ``P = (1 + sum_t g_t / sum_t |g_t|) / 2`` (0.5 where every ``g_t`` is 0),
+  ``M_t = [P > U][g_t > 0] + [P < U][g_t < 0]`` elementwise, ``U = uniform``.
+  """
+  g = g.astype(jnp.float32)
+  total_abs = jnp.sum(jnp.abs(g), axis=0)
+  purity = 0.5 * (1.0 + jnp.sum(g, axis=0) / jnp.where(total_abs > 0, total_abs, 1.0))
+  mask = ((purity > uniform) & (g > 0)) | ((purity < uniform) & (g < 0))
+  leak = leak.reshape((-1,) + (1,) * (g.ndim - 1))
+  kept = (leak + (1.0 - leak) * mask) * g
+  per_task = jnp.sum((kept * g).reshape(g.shape[0], -1), axis=1)
+  return jnp.sum(kept, axis=0), per_task
+
+
+def graddrop(num_tasks: int, leak: Optional[Sequence[float]] = None, seed: int = 0) -> base.Balancer:
+  """GradDrop: keep, per coordinate, only the gradients of one randomly chosen sign.
+
+  Chen et al., "Just Pick a Sign: Optimizing Deep Multitask Models with
+  Gradient Sign Dropout", NeurIPS 2020, Algorithm 1 (lines 10-15, as torchjd's
+  ``GradDrop``, identity purity function). Per coordinate, the positive sign
+  purity ``P = (1 + sum_t g_t / sum_t |g_t|) / 2`` and ``U ~ Uniform(0, 1)``:
+  task t's gradient is kept where ``P > U`` and ``g_t > 0`` or ``P < U`` and
+  ``g_t < 0``; ``leak_t`` lets a share of the dropped part through. Not a
+  combination ``sum_t w_t g_t``: it works leaf by leaf, drawing ``U`` for the
+  i-th leaf (``jax.tree_util.tree_leaves`` order) from
+  ``jax.random.fold_in(key, i)``, with ``key`` the one passed to ``update``,
+  else a split of the state's key. The state's ``weights`` report the share of
+  each task's squared gradient norm that was kept,
+  ``sum <(leak + (1 - leak) M_t) g_t, g_t> / ||g_t||^2`` (1 for a zero gradient).
+  The paper applies it to the gradients of activations (with an input-sign
+  correction for batch-separated inputs); here it acts on whatever gradients
+  it is given.
+
+  Args:
+    num_tasks: T.
+    leak: ``[T]`` leak values in [0, 1] (default 0: no leak).
+    seed: the seed of the key stored in the state.
+
+  Returns:
+    A ``Balancer``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from mtl_jax import balancers
+    >>> b = balancers.graddrop(num_tasks=2)
+    >>> jacobian = jnp.array([[-4., 1., 1.], [6., 1., 1.]])
+    >>> updates, state = b.update(jacobian, b.init(None), key=jax.random.key(0))
+    >>> updates[1:].tolist()  # every gradient is positive there: both kept
+    [2.0, 2.0]
+    >>> updates[0].item() in (-4.0, 6.0)
+    True
+  """
+  leak_arr = jnp.zeros((num_tasks,), jnp.float32) if leak is None else jnp.asarray(leak, jnp.float32)
+  if leak_arr.shape != (num_tasks,):
+    raise ValueError(f"graddrop: leak must have shape ({num_tasks},), got {leak_arr.shape}.")
+
+  def init(params):
+    del params
+    return GradDropState(weights=jnp.ones((num_tasks,), jnp.float32), key=jax.random.PRNGKey(seed))
+
+  def update(task_grads, state, params=None, *, task_losses=None, key=None, **extra_args):
+    del params, task_losses, extra_args
+    base.check_num_tasks(task_grads, num_tasks, "graddrop")
+    draw, state_key = base.next_key(state.key, key)
+    leaves, treedef = jax.tree_util.tree_flatten(task_grads)
+    outs = []
+    kept = norms2 = jnp.zeros((num_tasks,), jnp.float32)
+    for i, g in enumerate(leaves):
+      uniform = jax.random.uniform(jax.random.fold_in(draw, i), g.shape[1:], jnp.float32)
+      out, per_task = graddrop_leaf(g, uniform, leak_arr)
+      outs.append(out.astype(g.dtype))
+      kept = kept + per_task
+      norms2 = norms2 + jnp.sum(jnp.square(g.astype(jnp.float32)).reshape(num_tasks, -1), axis=1)
+    weights = jnp.where(norms2 > 0, kept / jnp.where(norms2 > 0, norms2, 1.0), 1.0)
+    return jax.tree_util.tree_unflatten(treedef, outs), GradDropState(weights=weights, key=state_key)
+
+  return base.Balancer(init, update)

@@ -1,0 +1,61 @@
+"""IMTL-G on randomly weighted losses: MTRAN's Algorithm 1."""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from mtl_jax.balancers import base
+from mtl_jax.balancers.imtl_g import imtl_g_weights
+
+
+class IMTLRWLState(NamedTuple):
+  weights: jax.Array  # [T] alpha_t lambda_t: the coefficients on the raw g_t
+  key: jax.Array  # PRNG key, split every step when no key is passed
+
+
+def imtl_rwl(num_tasks: int, concentration: float = 1.0, seed: int = 0) -> base.Balancer:
+  """IMTL-G applied to task losses carrying random Dirichlet weights.
+
+  The MTRAN paper's Algorithm 1: each step draws
+  ``lambda ~ Dirichlet(concentration * 1_T)``, scales the task losses (hence
+  the gradients) by it, ``g'_t = lambda_t g_t``, and applies IMTL-G to ``g'``:
+  ``u_t = g'_t / ||g'_t||``, ``D = g'_1 - g'_{2..T}``, ``U = u_1 - u_{2..T}``,
+  ``alpha_{2..T} = g'_1 U^T (D U^T)^{-1}``, ``alpha_1 = 1 - sum alpha_{2..T}``
+  and the update is ``sum_t alpha_t g'_t`` (computed by ``imtl_g_weights`` with
+  ``loss_scales=lambda``, which avoids the ill-conditioning of the scaled
+  Gramian). ``concentration = 1`` is uniform on the
+  simplex. Randomness: the ``key`` passed to ``update``, else the state's key.
+
+  Args:
+    num_tasks: T.
+    concentration: the Dirichlet concentration of every task.
+    seed: the seed of the key stored in the state.
+
+  Returns:
+    A ``Balancer``; its state's ``weights`` are ``alpha_t lambda_t``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from mtl_jax import balancers
+    >>> b = balancers.imtl_rwl(num_tasks=2)
+    >>> jacobian = jnp.array([[-4., 1., 1.], [6., 1., 1.]])
+    >>> updates, state = b.update(jacobian, b.init(None), key=jax.random.key(0))
+    >>> g = jacobian / jnp.linalg.norm(jacobian, axis=1, keepdims=True)
+    >>> bool(jnp.allclose(g[0] @ updates, g[1] @ updates))  # equal projections
+    True
+  """
+  def init(params):
+    del params
+    return IMTLRWLState(weights=jnp.full((num_tasks,), 1.0 / num_tasks, jnp.float32),
+                        key=jax.random.PRNGKey(seed))
+
+  def update(task_grads, state, params=None, *, task_losses=None, key=None, **extra_args):
+    del params, task_losses, extra_args
+    base.check_num_tasks(task_grads, num_tasks, "imtl_rwl")
+    draw, state_key = base.next_key(state.key, key)
+    lam = base.sample_dirichlet(draw, concentration, num_tasks)
+    weights = imtl_g_weights(base.gramian(task_grads), loss_scales=lam)
+    return base.combine(task_grads, weights), IMTLRWLState(weights=weights, key=state_key)
+
+  return base.Balancer(init, update)

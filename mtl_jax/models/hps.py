@@ -1,0 +1,55 @@
+"""Hard parameter sharing: one shared encoder, one decoder per task."""
+
+from typing import Mapping, Optional, Sequence
+
+import flax.linen as nn
+import jax
+
+from mtl_jax.models.conv_encoder import ConvEncoder
+from mtl_jax.models.unet_decoder import UNetDecoder
+
+
+class HPS(nn.Module):
+  """The hard-parameter-sharing network (Caruana 1997; the field's baseline).
+
+  ``encode`` gives the shared representation (the encoder's features at every
+  scale); ``decode`` maps it to one prediction per task; ``__call__`` is both.
+  Task ``t``'s parameters live under ``heads_<t>``; everything else is shared
+  (see ``mtl_jax.models.partition``).
+
+  Attributes:
+    task_channels: task name -> output channels of its head.
+    widths: encoder channels per stage; decoders use the finer stages' widths.
+    norm: "batch" (synchronised over ``axis_name``), "group" or "none".
+    axis_name: the data-parallel axis name, or None.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> model = HPS(task_channels={"segmentation": 7, "depth": 1}, widths=(8, 16))
+    >>> variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)
+    >>> preds = model.apply(variables, jnp.zeros((2, 32, 32, 3)), train=False)
+    >>> {k: v.shape for k, v in preds.items()}
+    {'depth': (2, 32, 32, 1), 'segmentation': (2, 32, 32, 7)}
+  """
+  task_channels: Mapping[str, int]
+  widths: Sequence[int] = (16, 32, 64, 128)
+  norm: str = "batch"
+  axis_name: Optional[str] = None
+
+  def setup(self):
+    self.encoder = ConvEncoder(self.widths, self.norm, self.axis_name)
+    self.heads = {
+        task: UNetDecoder(channels, tuple(self.widths[:-1]), self.norm, self.axis_name)
+        for task, channels in self.task_channels.items()
+    }
+
+  def encode(self, images: jax.Array, train: bool):
+    """``[B, H, W, 3]`` images -> the shared representation (features per scale)."""
+    return self.encoder(images, train)
+
+  def decode(self, features, train: bool) -> dict[str, jax.Array]:
+    """Shared representation -> ``{task: [B, H, W, channels]}``."""
+    return {task: head(features, train) for task, head in self.heads.items()}
+
+  def __call__(self, images: jax.Array, train: bool) -> dict[str, jax.Array]:
+    return self.decode(self.encode(images, train), train)

@@ -1,0 +1,386 @@
+"""The step functions and ``train_and_evaluate(config, workdir)``.
+
+``train_step`` and ``eval_step`` are per-device functions written once with
+collectives over ``parallel.AXIS``; ``parallel.DataParallel`` runs them under
+``jax.pmap`` or ``jax.shard_map``. Per-task gradients are computed here and
+nowhere else:
+
+* loss-level balancers (``balancer.needs_task_grads`` is False): the task
+  weights come from the losses, then ONE backward pass of ``sum_t w_t L_t``;
+* ``level="params"``: one forward pass, one ``jax.vjp`` and a ``vmap`` of its
+  pull-back over the T one-hot cotangents give the per-task gradients of the
+  shared parameters ``[T, ...]``; task-specific parameters get their own loss's
+  gradient (a single pull-back of ones);
+* ``level="features"``: the same for the shared representation (the encoder's
+  output); the balancer combines those, and the encoder is back-propagated once
+  with the balanced cotangent.
+
+Per-task gradients are summed over devices before the balancer sees them (the
+loss of each device is its share of the global-batch mean), so every device
+runs the balancer on identical input with the same key: replicas never drift.
+"""
+
+import functools
+import time
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+
+from mtl_jax import balancers as balancers_lib
+from mtl_jax import checkpoint as checkpoint_lib
+from mtl_jax import data as data_lib
+from mtl_jax import metrics as metrics_lib
+from mtl_jax import models as models_lib
+from mtl_jax import optim
+from mtl_jax import parallel
+from mtl_jax import preemption
+from mtl_jax import progress as progress_lib
+from mtl_jax import summary
+from mtl_jax import tasks as tasks_lib
+from mtl_jax import validation
+from mtl_jax.data import pipeline
+from mtl_jax.models import partition
+from mtl_jax.train_state import TrainState
+
+LEVELS = ("params", "features")
+
+
+def images_of(batch) -> jax.Array:
+  """The batch's uint8 images as float32 in [0, 1]."""
+  return batch["image"].astype(jnp.float32) / 255.0
+
+
+def _global_mean_losses(tasks, preds, batch, axis_name):
+  """This device's share of each task's global-batch mean loss, ``[T]``.
+
+  Summing the result over devices gives the mean over all valid pixels of the
+  global batch, whatever the number of valid pixels on each device.
+  """
+  terms = [task.loss_terms(preds[task.name], batch) for task in tasks]
+  sums = jnp.stack([s for s, _ in terms]).astype(jnp.float32)
+  counts = jax.lax.psum(jnp.stack([c for _, c in terms]).astype(jnp.float32), axis_name)
+  return sums / jnp.maximum(counts, 1.0)
+
+
+def _varying(tree, axis_name):
+  """Marks values identical on every device as per-device values (no-op in pmap).
+
+  Under ``shard_map`` the cotangent of a per-device output must be per-device,
+  and differentiating with respect to replicated parameters would insert an
+  implicit sum over devices; marking the parameters per-device keeps every
+  gradient local until the explicit ``psum`` (the same program as under pmap).
+  """
+  return jax.lax.pcast(tree, axis_name, to="varying")
+
+
+def _gather_examples(tree, axis_name):
+  """``[T, b, ...]`` per device -> ``[T, b * num_devices, ...]``, identical on all devices.
+
+  A psum of zero-padded slots, so the result is known to be device-invariant.
+  """
+  index, size = jax.lax.axis_index(axis_name), jax.lax.axis_size(axis_name)
+  def gather(g):
+    full = jnp.zeros((g.shape[0], g.shape[1] * size, *g.shape[2:]), g.dtype)
+    full = jax.lax.dynamic_update_slice_in_dim(full, g, index * g.shape[1], axis=1)
+    return jax.lax.psum(full, axis_name)
+  return jax.tree_util.tree_map(gather, tree)
+
+
+def _apply(model, params, batch_stats, inputs, method=None):
+  """``model.apply`` in training mode; returns (output, new batch stats)."""
+  out, mutated = model.apply({"params": params, "batch_stats": batch_stats}, inputs,
+                             train=True, mutable=["batch_stats"], method=method)
+  return out, mutated.get("batch_stats", {})
+
+
+def _losses(model, tasks, params, batch_stats, images, batch, axis_name):
+  """Forward pass in training mode: (this device's share of the losses [T], batch stats)."""
+  preds, stats = _apply(model, params, batch_stats, images)
+  return _global_mean_losses(tasks, preds, batch, axis_name), stats
+
+
+def _param_level_grads(state, images, batch, *, model, tasks, balancer, key, axis_name):
+  """Per-task gradients of the shared parameters; returns (grads, batch_stats, losses, bal_state)."""
+  names = [task.name for task in tasks]
+  shared, specific = partition.split(_varying(state.params, axis_name), names)
+
+  def forward(shared, specific):
+    params = partition.merge(shared, specific)
+    return _losses(model, tasks, params, state.batch_stats, images, batch, axis_name)
+
+  local_losses, pullback, batch_stats = jax.vjp(forward, shared, specific, has_aux=True)
+  losses = jax.lax.psum(local_losses, axis_name)
+  eye = _varying(jnp.eye(len(tasks), dtype=local_losses.dtype), axis_name)
+  task_grads = jax.lax.psum(jax.vmap(lambda c: pullback(c)[0])(eye), axis_name)
+  shared_grads, bal_state = balancer.update(
+      task_grads, state.balancer_state, shared, task_losses=losses, key=key)
+  head_cotangent = _varying(_head_cotangent(balancer, bal_state, local_losses), axis_name)
+  specific_grads = jax.lax.psum(pullback(head_cotangent)[1], axis_name)
+  return partition.merge(shared_grads, specific_grads), batch_stats, losses, bal_state
+
+
+def _feature_level_grads(state, images, batch, *, model, tasks, balancer, key, axis_name):
+  """Per-task gradients of the shared representation, balanced, then one encoder backward."""
+  features, encoder_pullback, encoder_stats = jax.vjp(
+      lambda p: _apply(model, p, state.batch_stats, images, method="encode"),
+      _varying(state.params, axis_name), has_aux=True)
+
+  def decode(features, params):
+    # Starting from the encoder's updated statistics, as the full forward pass does.
+    preds, stats = _apply(model, params, encoder_stats, features, method="decode")
+    return _global_mean_losses(tasks, preds, batch, axis_name), stats
+
+  local_losses, decoder_pullback, decoder_stats = jax.vjp(
+      decode, features, _varying(state.params, axis_name), has_aux=True)
+  losses = jax.lax.psum(local_losses, axis_name)
+  eye = _varying(jnp.eye(len(tasks), dtype=local_losses.dtype), axis_name)
+  local_task_grads = jax.vmap(lambda c: decoder_pullback(c)[0])(eye)
+  # The representation is per example: gather every device's examples so the
+  # balancer sees the global batch's per-task gradients, then keep our slice.
+  gathered = _gather_examples(local_task_grads, axis_name)
+  combined, bal_state = balancer.update(
+      gathered, state.balancer_state, None, task_losses=losses, key=key)
+  index = jax.lax.axis_index(axis_name)
+  local_combined = jax.tree_util.tree_map(
+      lambda c, g: jax.lax.dynamic_slice_in_dim(c, index * g.shape[1], g.shape[1], axis=0),
+      combined, local_task_grads)
+  encoder_grads = encoder_pullback(local_combined)[0]
+  head_cotangent = _varying(_head_cotangent(balancer, bal_state, local_losses), axis_name)
+  decoder_grads = decoder_pullback(head_cotangent)[1]
+  grads = jax.tree_util.tree_map(jnp.add, encoder_grads, decoder_grads)
+  return jax.lax.psum(grads, axis_name), decoder_stats, losses, bal_state
+
+
+def _head_cotangent(balancer, bal_state, like):
+  """Task-specific parameters get their own loss's gradient: unweighted for
+  gradient-level methods, weighted as in the loss for loss-level methods."""
+  if balancer.needs_task_grads:
+    return jnp.ones(like.shape, like.dtype)
+  return bal_state.weights.astype(like.dtype)
+
+
+def train_step(state: TrainState, batch, *, model, tasks: Sequence[Any], balancer,
+               tx: optax.GradientTransformation, level: str = "params",
+               force_task_grads: bool = False, axis_name: str = parallel.AXIS):
+  """One update on the global batch (per-device code; collectives over ``axis_name``).
+
+  Args:
+    state: the replicated ``TrainState``.
+    batch: this device's examples: ``image`` uint8 ``[b, H, W, 3]`` and each
+      task's ground truth under its name.
+    model: a network from ``mtl_jax.models`` built with ``axis_name``.
+    tasks: the tasks, in the order of the task axis.
+    balancer: a ``mtl_jax.balancers.Balancer``.
+    tx: the optax optimizer.
+    level: "params" or "features" (where per-task gradients are taken).
+    force_task_grads: route a loss-level balancer through per-task gradients.
+    axis_name: the data-parallel axis.
+
+  Returns:
+    ``(new_state, metrics)`` with ``metrics["loss/<task>"]`` (global-batch mean
+    losses) and ``metrics["weight/<task>"]`` (the balancer's task weights).
+  """
+  key = jax.random.fold_in(state.rng, state.step)
+  images = images_of(batch)
+  kwargs = dict(model=model, tasks=tasks, balancer=balancer, key=key, axis_name=axis_name)
+  if balancer.needs_task_grads or force_task_grads:
+    grad_fn = _feature_level_grads if level == "features" else _param_level_grads
+    grads, batch_stats, losses, bal_state = grad_fn(state, images, batch, **kwargs)
+  else:
+    # The weights depend on the global losses, which need the forward pass:
+    # take the pull-back of the loss vector once and apply it to the weights.
+    local_losses, pullback, batch_stats = jax.vjp(
+        lambda p: _losses(model, tasks, p, state.batch_stats, images, batch, axis_name),
+        _varying(state.params, axis_name), has_aux=True)
+    losses = jax.lax.psum(local_losses, axis_name)
+    weights, bal_state = balancer.weigh(losses, state.balancer_state, key=key)
+    cotangent = _varying(weights.astype(local_losses.dtype), axis_name)
+    grads = jax.lax.psum(pullback(cotangent)[0], axis_name)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  new_state = state.replace(
+      step=state.step + 1, params=optax.apply_updates(state.params, updates),
+      batch_stats=batch_stats, opt_state=opt_state, balancer_state=bal_state)
+  metrics = {}
+  for i, task in enumerate(tasks):
+    metrics[f"loss/{task.name}"] = losses[i]
+    metrics[f"weight/{task.name}"] = bal_state.weights[i]
+  return new_state, metrics
+
+
+def eval_step(state: TrainState, batch, accumulators, *, model, tasks,
+              axis_name: str = parallel.AXIS):
+  """Adds one batch to every task's metric accumulators (summed over devices)."""
+  preds = model.apply({"params": state.params, "batch_stats": state.batch_stats},
+                      images_of(batch), train=False)
+  new = {}
+  for task in tasks:
+    delta = task.metric_update(task.metric_init(), preds[task.name], batch)
+    new[task.name] = jax.tree_util.tree_map(
+        jnp.add, accumulators[task.name], jax.lax.psum(delta, axis_name))
+  return new
+
+
+def create_train_state(rng: jax.Array, model, tasks, balancer, tx, image_shape) -> TrainState:
+  """Initial parameters, optimizer and balancer state for ``[H, W, 3]`` images."""
+  init_rng, step_rng = jax.random.split(rng)
+  dummy = jnp.zeros((1, *image_shape), jnp.float32)
+  variables = jax.jit(functools.partial(model.init, train=False))(init_rng, dummy)
+  params = variables["params"]
+  shared, _ = partition.split(params, [task.name for task in tasks])
+  return TrainState(
+      step=jnp.zeros((), jnp.int32), params=params,
+      batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params),
+      balancer_state=balancer.init(shared), rng=step_rng)
+
+
+def build(config: ml_collections.ConfigDict):
+  """Tasks, model, balancer and optimizer from a validated config."""
+  info = data_lib.info(config.dataset)
+  tasks = []
+  for name in config.tasks.names:
+    kwargs = dict(config.tasks.get(name, {}))
+    if name == "segmentation":
+      kwargs["num_classes"] = info.num_classes
+    tasks.append(tasks_lib.get(name, **kwargs))
+  model = models_lib.get(
+      config.model.name, task_channels={t.name: t.channels for t in tasks},
+      axis_name=parallel.AXIS, **config.model.kwargs)
+  balancer = balancers_lib.get(config.balancer.name, num_tasks=len(tasks),
+                               **config.balancer.kwargs)
+  return tasks, model, balancer, optim.optimizer(config)
+
+
+def restore(config: ml_collections.ConfigDict, workdir: str):
+  """``(tasks, model, state)`` from the newest checkpoint in ``workdir``, on the host.
+
+  For inspecting a trained network (e.g. in a notebook)::
+
+    tasks, model, state = train.restore(config, workdir)
+    preds = model.apply({"params": state.params, "batch_stats": state.batch_stats},
+                        images, train=False)
+  """
+  tasks, model, balancer, tx = build(config)
+  image_shape = data_lib.info(config.dataset).image_shape
+  target = jax.eval_shape(lambda: create_train_state(
+      jax.random.PRNGKey(config.seed), model, tasks, balancer, tx, image_shape))
+  target = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), target)
+  checkpointer = checkpoint_lib.Checkpointer(f"{workdir}/checkpoints")
+  try:
+    state, _ = checkpointer.restore(target)
+  finally:
+    checkpointer.close()
+  return tasks, model, state
+
+
+def evaluate(eval_fn, state, batches, dp: parallel.DataParallel, tasks) -> dict[str, float]:
+  """Runs ``eval_fn`` over ``batches`` and reduces the accumulators once, at the end."""
+  accumulators = dp.replicate({task.name: task.metric_init() for task in tasks})
+  for batch in batches:
+    accumulators = eval_fn(state, dp.shard_batch(batch), accumulators)
+  accumulators = jax.device_get(dp.unreplicate(accumulators))
+  results = {task.name: task.metric_result(accumulators[task.name]) for task in tasks}
+  return {k: float(v) for k, v in metrics_lib.flatten(results).items()}
+
+
+def _check_finite(step: int, values: dict[str, float]) -> None:
+  bad = {k: v for k, v in values.items() if not np.isfinite(v)}
+  if bad:
+    raise FloatingPointError(
+        f"non-finite training values at step {step}: {bad}. Lower"
+        " config.optimizer.learning_rate or set config.optimizer.grad_clip_norm;"
+        " the last good checkpoint is kept in the workdir.")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+  """Trains, evaluates and checkpoints; resumes from ``workdir`` if it holds a checkpoint.
+
+  Returns the final evaluation's metrics (``"<task>/<metric>"`` keys); for a run
+  that had already finished, those of its last evaluation.
+  """
+  validation.validate(config)
+  tasks, model, balancer, tx = build(config)
+  validation.check_shapes(model, data_lib.info(config.dataset).image_shape,
+                          {task.name: task.channels for task in tasks})
+  dp = parallel.DataParallel(config.parallel.mode, config.parallel.num_devices)
+  source = data_lib.prepare(config.dataset)
+  keys = ["image"] + [task.name for task in tasks]
+  train_iter = pipeline.train_iterator(
+      source.train, config.input, keys=keys, seed=config.seed,
+      batch_size=config.input.batch_size // jax.process_count(),
+      shard_index=jax.process_index(), shard_count=jax.process_count())
+
+  state = create_train_state(jax.random.PRNGKey(config.seed), model, tasks, balancer, tx,
+                             source.image_shape)
+  checkpointer = checkpoint_lib.Checkpointer(f"{workdir}/checkpoints",
+                                             config.checkpoint.max_to_keep)
+  writer = summary.MetricWriter(workdir)
+  if checkpointer.latest_step() is not None:
+    state, data_state = checkpointer.restore(state)
+    train_iter.set_state(data_state["iterator"].encode())
+    logging.info("Resumed from step %d in %s", int(state.step), workdir)
+  start = int(state.step)
+  writer.truncate_after(start)
+
+  step_fn = dp.compile(functools.partial(
+      train_step, model=model, tasks=tasks, balancer=balancer, tx=tx,
+      level=config.balancer.level, force_task_grads=config.balancer.force_task_grads),
+      donate_argnums=(0,))
+  eval_fn = dp.compile(functools.partial(eval_step, model=model, tasks=tasks))
+
+  def eval_batches():
+    return pipeline.eval_batches(
+        source.eval, keys=keys, batch_size=config.input.eval_batch_size // jax.process_count(),
+        shard_index=jax.process_index(), shard_count=jax.process_count(),
+        max_batches=config.eval.max_batches)
+
+  def save(step):
+    checkpointer.save(step, dp.unreplicate(state_r),
+                      {"iterator": train_iter.get_state().decode()})
+
+  num_steps = config.schedule.num_steps
+  state_r = dp.replicate(state)
+  results = writer.last_evaluation()
+  pending = []  # Per-step metrics still on device, read every log_every steps.
+  progress = progress_lib.Progress(start, num_steps, config.input.batch_size)
+  try:
+    with preemption.StopOnSignal() as stop:
+      for step in range(start + 1, num_steps + 1):
+        batch = next(train_iter)
+        state_r, step_metrics = step_fn(state_r, dp.shard_batch(batch))
+        pending.append((step, step_metrics))
+        is_last = step == num_steps
+        if step % config.schedule.log_every == 0 or is_last or stop.requested:
+          _flush(pending, dp, writer, progress)
+        if step % config.schedule.checkpoint_every == 0 or is_last or stop.requested:
+          _flush(pending, dp, writer, progress)
+          save(step)
+        if step % config.eval.every_steps == 0 or is_last:
+          results = evaluate(eval_fn, state_r, eval_batches(), dp, tasks)
+          writer.evaluation(step, results)
+          progress.write(f"step {step}: " + ", ".join(
+              f"{k} {v:.4g}" for k, v in results.items()))
+        if stop.requested:
+          raise KeyboardInterrupt(f"stopped by signal at step {step}; checkpoint saved")
+  finally:
+    progress.close()
+    checkpointer.close()
+    writer.close()
+  return results
+
+
+def _flush(pending, dp, writer, progress) -> None:
+  """Reads pending step metrics (the host sync), checks them, logs them."""
+  if not pending:
+    return
+  host = jax.device_get([(step, dp.unreplicate(m)) for step, m in pending])
+  pending.clear()
+  for step, values in host:
+    values = {k: float(v) for k, v in values.items()}
+    _check_finite(step, values)
+  writer.scalars(step, values)
+  progress.update(step, values)

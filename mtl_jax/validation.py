@@ -1,0 +1,105 @@
+"""Start-up checks of a config: a bad value fails at once with the key it came from."""
+
+import inspect
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from mtl_jax import balancers
+from mtl_jax import data
+from mtl_jax import models
+from mtl_jax import optim
+from mtl_jax import parallel
+from mtl_jax import tasks
+
+
+class ConfigError(ValueError):
+  """An invalid config value; the message starts with the config key."""
+
+
+def _check_name(key: str, value, known) -> None:
+  if value not in known:
+    raise ConfigError(f"{key}: unknown value {value!r}; known: {', '.join(sorted(known))}")
+
+
+def _check_kwargs(key: str, kwargs, fn, reserved=()) -> None:
+  """Every key of ``kwargs`` must be a parameter of ``fn`` (and not one the library sets)."""
+  params = inspect.signature(fn).parameters
+  accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+  for name in kwargs:
+    if name in reserved or (name not in params and not accepts_any):
+      allowed = sorted(set(params) - set(reserved) - {"self", "parent", "name"})
+      raise ConfigError(f"{key}.{name}: not an option here; options: {', '.join(allowed)}")
+
+
+def _positive(key: str, value) -> None:
+  if not isinstance(value, int) or value < 1:
+    raise ConfigError(f"{key}: must be a positive integer, got {value!r}")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises ``ConfigError`` naming the first invalid key of ``config``."""
+  _check_name("config.dataset.name", config.dataset.name, data.REGISTRY)
+  available = data.info(config.dataset).tasks
+  names = tuple(config.tasks.names)
+  if not names:
+    raise ConfigError("config.tasks.names: no task given")
+  if len(set(names)) != len(names):
+    raise ConfigError(f"config.tasks.names: repeated task in {names}")
+  for name in names:
+    _check_name("config.tasks.names", name, tasks.REGISTRY)
+    if name not in available:
+      raise ConfigError(
+          f"config.tasks.names: task {name!r} is not in dataset {config.dataset.name!r},"
+          f" which has: {', '.join(available)}")
+    _check_kwargs(f"config.tasks.{name}", config.tasks.get(name, {}), tasks.REGISTRY[name],
+                  reserved=("num_classes",))
+
+  _check_name("config.model.name", config.model.name, models.REGISTRY)
+  _check_kwargs("config.model.kwargs", config.model.kwargs, models.REGISTRY[config.model.name],
+                reserved=("task_channels", "axis_name"))
+
+  _check_name("config.balancer.name", config.balancer.name, balancers.REGISTRY)
+  _check_kwargs("config.balancer.kwargs", config.balancer.kwargs,
+                balancers.REGISTRY[config.balancer.name], reserved=("num_tasks",))
+  _check_name("config.balancer.level", config.balancer.level, ("params", "features"))
+
+  _check_name("config.optimizer.name", config.optimizer.name, optim.OPTIMIZERS)
+  if not config.optimizer.learning_rate > 0:
+    raise ConfigError(f"config.optimizer.learning_rate: must be > 0, got {config.optimizer.learning_rate!r}")
+  _check_name("config.schedule.decay", config.schedule.decay, optim.DECAYS)
+  for key in ("num_steps", "log_every", "checkpoint_every"):
+    _positive(f"config.schedule.{key}", config.schedule[key])
+  _positive("config.eval.every_steps", config.eval.every_steps)
+  _positive("config.checkpoint.max_to_keep", config.checkpoint.max_to_keep)
+
+  _check_name("config.parallel.mode", config.parallel.mode, parallel.MODES)
+  num_devices = config.parallel.num_devices or jax.local_device_count()
+  if num_devices > jax.local_device_count():
+    raise ConfigError(f"config.parallel.num_devices: {num_devices} requested but only"
+                      f" {jax.local_device_count()} local devices exist")
+  per_step = num_devices * jax.process_count()
+  for key in ("batch_size", "eval_batch_size"):
+    _positive(f"config.input.{key}", config.input[key])
+    if config.input[key] % per_step:
+      raise ConfigError(f"config.input.{key}: {config.input[key]} does not split over"
+                        f" {per_step} devices; use a multiple of {per_step}")
+
+
+def check_shapes(model, image_shape, task_channels, config_name: str = "config") -> None:
+  """Traces the model on ``[1, *image_shape]`` (no allocation) and checks each head's shape."""
+  dummy = jax.ShapeDtypeStruct((1, *image_shape), jnp.float32)
+  try:
+    variables = jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(0), x, train=False), dummy)
+    preds = jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, dummy)
+  except Exception as e:  # pylint: disable=broad-except
+    raise ConfigError(
+        f"{config_name}.model: network {type(model).__name__} does not run on images of"
+        f" shape {tuple(image_shape)} (config.dataset.height/width): {e}") from e
+  for task, channels in task_channels.items():
+    expected = (1, image_shape[0], image_shape[1], channels)
+    if preds[task].shape != expected:
+      raise ConfigError(
+          f"{config_name}.model: head {task!r} predicts {preds[task].shape}, expected"
+          f" {expected}; config.dataset.height/width must suit the network's strides")

@@ -1,0 +1,121 @@
+"""One property suite over every registered balancer, on shared input families."""
+
+import jax
+import numpy as np
+import pytest
+
+from mtl_jax import balancers
+from mtl_jax.balancers import base
+
+import balancer_inputs as inputs
+
+NAMES = sorted(balancers.REGISTRY)
+LOSS_LEVEL = {"ew", "uw", "dwa", "rlw", "gls", "famo", "imtl_l"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_finite_and_shaped(name):
+  r = inputs.t3(name)
+  num_families = len(inputs.FAMILY_NAMES)
+  assert r.updates.shape == (num_families, inputs.DIM)
+  assert r.weights.shape == (num_families, inputs.STEPS, inputs.NUM_TASKS)
+  for i, fam in enumerate(inputs.FAMILY_NAMES):
+    for what in (r.updates[i], r.weights[i], r.perm_updates[i], r.tree_updates[i]):
+      assert np.all(np.isfinite(what)), (name, fam, what)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_zero_gradients_give_zero_update(name):
+  assert np.all(inputs.t3(name).updates[inputs.index("all_zero")] == 0.0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_permutation_equivariance(name):
+  if name in inputs.RANDOM_ORDER:
+    pytest.skip(inputs.RANDOM_ORDER[name])
+  r = inputs.t3(name)
+  for i, fam in enumerate(inputs.FAMILY_NAMES):
+    scale = max(np.abs(r.updates[i]).max(), 1e-3 * np.abs(inputs.FAMILIES[fam]).max(), 1e-30)
+    np.testing.assert_allclose(r.perm_updates[i], r.updates[i], rtol=0, atol=2e-4 * scale,
+                               err_msg=f"{name} on {fam}")
+  for fam in inputs.FULL_RANK:  # there the weights are unique and follow their task
+    i = inputs.index(fam)
+    np.testing.assert_allclose(r.perm_weights[i], r.weights[i][:, inputs.PERM], rtol=2e-4,
+                               atol=1e-6 * np.abs(r.weights[i]).max(), err_msg=f"{name} on {fam}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pytree_equals_flat(name):
+  if name in inputs.PER_LEAF_RANDOM:
+    pytest.skip(inputs.PER_LEAF_RANDOM[name])
+  r = inputs.t3(name)
+  for i, fam in enumerate(inputs.FAMILY_NAMES):
+    scale = max(np.abs(r.updates[i]).max(), 1e-3 * np.abs(inputs.FAMILIES[fam]).max(), 1e-30)
+    np.testing.assert_allclose(r.tree_updates[i], r.updates[i], rtol=0, atol=1e-5 * scale,
+                               err_msg=f"{name} on {fam}")
+  for fam in inputs.FULL_RANK:
+    i = inputs.index(fam)
+    np.testing.assert_allclose(r.tree_weights[i], r.weights[i], rtol=1e-4,
+                               atol=1e-6 * np.abs(r.weights[i]).max(), err_msg=f"{name} on {fam}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_update_is_the_reported_combination(name):
+  """Where the method is a combination sum_t w_t g_t, the state reports its w."""
+  if name == "graddrop":
+    pytest.skip("GradDrop is not a combination; its weights are kept norm shares")
+  r = inputs.t3(name)
+  for i, fam in enumerate(inputs.FAMILY_NAMES):
+    jac = inputs.FAMILIES[fam].astype(np.float64)
+    weights = r.weights[i, -1].astype(np.float64)
+    bound = (np.abs(weights) @ np.abs(jac)).max()  # the size of the terms that are summed
+    np.testing.assert_allclose(r.updates[i], weights @ jac, rtol=0, atol=1e-5 * bound + 1e-30,
+                               err_msg=f"{name} {fam}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_wrong_num_tasks_is_a_clear_error(name):
+  b = balancers.get(name, num_tasks=3)
+  with pytest.raises(ValueError, match="num_tasks=3"):
+    b.update(np.ones((2, 4), np.float32), b.init(None), task_losses=np.ones(3, np.float32))
+
+
+def test_loss_level_methods_declare_it():
+  loss_level = {n for n in NAMES if not balancers.get(n, num_tasks=2).needs_task_grads}
+  assert loss_level == LOSS_LEVEL
+
+
+def test_unknown_name_is_a_clear_error():
+  with pytest.raises(KeyError, match="unknown balancer 'nope'"):
+    balancers.get("nope", num_tasks=2)
+
+
+def test_loss_level_update_matches_weigh():
+  """update combines sum_t w_t g_t with exactly the weights (and state) weigh returns."""
+  jac = inputs.FAMILIES["random"]
+  losses = np.array([0.5, 1.0, 2.0], np.float32)
+  methods = {n: balancers.get(n, num_tasks=3) for n in sorted(LOSS_LEVEL)}
+
+  @inputs.jit
+  def both():
+    out = {}
+    for n, b in methods.items():
+      state = b.init(None)
+      state = b.weigh(losses, state)[1]  # a second step, from a non-initial state
+      w, s1 = b.weigh(losses * 0.5, state)
+      u, s2 = b.update(jac, state, task_losses=losses * 0.5)
+      out[n] = (w, u, s1, s2)
+    return out
+
+  for n, (w, u, s1, s2) in both().items():
+    np.testing.assert_allclose(u, np.asarray(w) @ jac, rtol=1e-5, atol=1e-6, err_msg=n)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, s1, s2)
+
+
+def test_base_next_key():
+  state_key, key = jax.random.PRNGKey(0), jax.random.PRNGKey(1)
+  draw, kept = base.next_key(state_key, key)
+  np.testing.assert_array_equal(draw, key)
+  np.testing.assert_array_equal(kept, state_key)
+  draw, new = base.next_key(state_key, None)
+  assert not np.array_equal(new, state_key) and not np.array_equal(draw, new)
