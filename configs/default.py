@@ -5,6 +5,7 @@ registry per concern and rejects unknown values at start-up, naming the key.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -13,8 +14,11 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.dataset = ml_collections.ConfigDict()
   config.dataset.name = "synthetic_scenes"
-  config.dataset.data_dir = None  # None: the tfds default (~/tensorflow_datasets).
-  config.dataset.manual_dir = None  # Datasets read from user-downloaded files.
+  # None: the tfds default (~/tensorflow_datasets, or $TFDS_DATA_DIR).
+  config.dataset.data_dir = config_dict.placeholder(str)
+  # Where datasets built from user-downloaded files look for them (None: the
+  # tfds default, <data_dir>/downloads/manual).
+  config.dataset.manual_dir = config_dict.placeholder(str)
   config.dataset.train_split = "train"
   config.dataset.eval_split = "test"
   # synthetic_scenes only: image size, number of scenes and their seed.
@@ -73,7 +77,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.parallel = ml_collections.ConfigDict()
   config.parallel.mode = "pmap"  # "pmap" or "shard_map".
-  config.parallel.num_devices = ml_collections.FieldReference(None, field_type=int)
+  config.parallel.num_devices = config_dict.placeholder(int)  # None: all local devices.
 
   config.checkpoint = ml_collections.ConfigDict()
   config.checkpoint.max_to_keep = 2

@@ -9,7 +9,6 @@ import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 from mtl_jax import train
@@ -24,7 +23,6 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Too many command-line arguments: {argv[1:]}")
-  logging.set_verbosity(logging.INFO)
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except validation.ConfigError as e:

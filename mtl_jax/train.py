@@ -322,7 +322,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   if checkpointer.latest_step() is not None:
     state, data_state = checkpointer.restore(state)
     train_iter.set_state(data_state["iterator"].encode())
-    logging.info("Resumed from step %d in %s", int(state.step), workdir)
+    logging.warning("Resuming from step %d in %s", int(state.step), workdir)
   start = int(state.step)
   writer.truncate_after(start)
 

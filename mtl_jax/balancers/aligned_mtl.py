@@ -1,4 +1,4 @@
-"""Aligned-MTL: aligning the principal components of the task gradients (Senushkin et al., CVPR 2023)."""
+"""Aligned-MTL: aligned principal components of the task gradients (Senushkin et al. 2023)."""
 
 from typing import NamedTuple, Optional, Sequence
 

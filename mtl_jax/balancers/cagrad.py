@@ -62,7 +62,12 @@ def cagrad(num_tasks: int, c: float = 0.5, rescale: int = 0, norm_eps: float = 1
   ``cagrad_dual``), ``d = g_0 + c ||g_0|| g_w* / ||g_w*||``, i.e. the weights
   ``1/T + c ||g_0|| w* / ||g_w*||``. Follows torchjd's ``CAGrad`` by default
   (Gramian trace-normalised; weights zero when ``||g_w*||`` of the normalised
-  Jacobian is below ``norm_eps``; no rescale). ``rescale`` gives the official
+  Jacobian is below ``norm_eps``, i.e. when 0 is nearly in the convex hull of
+  the rows, where ``d`` is undefined; no rescale), with one difference: torchjd
+  also zeroes the Gramian when ``||J||_F^2 < norm_eps`` (an absolute
+  threshold), which turns small gradients into a zero update; here only an
+  exactly zero Gramian is, so the method is scale invariant. ``rescale`` gives
+  the official
   code's (and LibMTL's) options: 0 -> ``d``, 1 -> ``d / (1 + c^2)`` (their
   default), 2 -> ``d / (1 + c)``.
 
@@ -70,7 +75,7 @@ def cagrad(num_tasks: int, c: float = 0.5, rescale: int = 0, norm_eps: float = 1
     num_tasks: T.
     c: the radius of the ball around ``g_0``, relative to ``||g_0||``.
     rescale: 0, 1 or 2, as above.
-    norm_eps: the threshold on ``||g_w*||`` (normalised Jacobian).
+    norm_eps: the threshold on ``||g_w*|| / ||J||_F``.
     num_iters: iterations of the projected-gradient stage per round.
     rounds: rounds of iterate-then-polish.
 
@@ -99,7 +104,7 @@ def cagrad(num_tasks: int, c: float = 0.5, rescale: int = 0, norm_eps: float = 1
   def update(task_grads, state, params=None, *, task_losses=None, key=None, **extra_args):
     del state, params, task_losses, key, extra_args
     base.check_num_tasks(task_grads, num_tasks, "cagrad")
-    gram = _solvers.trace_normalize(base.gramian(task_grads), norm_eps)
+    gram = _solvers.trace_normalize(base.gramian(task_grads))
     w = cagrad_dual(gram, c, num_iters, rounds)
     b = jnp.full((num_tasks,), 1.0 / num_tasks, gram.dtype)
     phi = c * jnp.sqrt(jnp.maximum(jnp.vdot(b, _solvers.matvec(gram, b)), 0.0))

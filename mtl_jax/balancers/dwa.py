@@ -17,7 +17,7 @@ class DWAState(NamedTuple):
 
 
 def dwa(num_tasks: int, temperature: float = 2.0, steps_per_period: int = 1) -> base.Balancer:
-  """Dynamic weight average: ``w_t = T softmax(r / temperature)_t``, ``r_t = L_t(tau-1) / L_t(tau-2)``.
+  """Dynamic weight average: ``w = T softmax(r / temperature)``, ``r_t = L_t(tau-1) / L_t(tau-2)``.
 
   Liu, Johns & Davison, "End-to-End Multi-Task Learning with Attention" (MTAN),
   CVPR 2019. ``L_t(tau)`` is the mean loss of task t over period ``tau``; a

@@ -13,7 +13,8 @@ class GradDropState(NamedTuple):
   key: jax.Array  # PRNG key, split every step when no key is passed
 
 
-def graddrop_leaf(g: jax.Array, uniform: jax.Array, leak: jax.Array) -> tuple[jax.Array, jax.Array]:
+def graddrop_leaf(g: jax.Array, uniform: jax.Array,
+                  leak: jax.Array) -> tuple[jax.Array, jax.Array]:
   """One leaf ``[T, ...]``: ``(sum_t (leak_t + (1 - leak_t) M_t) g_t, per-task kept <., g_t>)``.
 
   ``P = (1 + sum_t g_t / sum_t |g_t|) / 2`` (0.5 where every ``g_t`` is 0),
@@ -29,7 +30,8 @@ def graddrop_leaf(g: jax.Array, uniform: jax.Array, leak: jax.Array) -> tuple[ja
   return jnp.sum(kept, axis=0), per_task
 
 
-def graddrop(num_tasks: int, leak: Optional[Sequence[float]] = None, seed: int = 0) -> base.Balancer:
+def graddrop(num_tasks: int, leak: Optional[Sequence[float]] = None,
+             seed: int = 0) -> base.Balancer:
   """GradDrop: keep, per coordinate, only the gradients of one randomly chosen sign.
 
   Chen et al., "Just Pick a Sign: Optimizing Deep Multitask Models with
@@ -67,7 +69,8 @@ def graddrop(num_tasks: int, leak: Optional[Sequence[float]] = None, seed: int =
     >>> updates[0].item() in (-4.0, 6.0)
     True
   """
-  leak_arr = jnp.zeros((num_tasks,), jnp.float32) if leak is None else jnp.asarray(leak, jnp.float32)
+  leak_arr = jnp.zeros((num_tasks,), jnp.float32) if leak is None else jnp.asarray(
+      leak, jnp.float32)
   if leak_arr.shape != (num_tasks,):
     raise ValueError(f"graddrop: leak must have shape ({num_tasks},), got {leak_arr.shape}.")
 
@@ -89,6 +92,7 @@ def graddrop(num_tasks: int, leak: Optional[Sequence[float]] = None, seed: int =
       kept = kept + per_task
       norms2 = norms2 + jnp.sum(jnp.square(g.astype(jnp.float32)).reshape(num_tasks, -1), axis=1)
     weights = jnp.where(norms2 > 0, kept / jnp.where(norms2 > 0, norms2, 1.0), 1.0)
-    return jax.tree_util.tree_unflatten(treedef, outs), GradDropState(weights=weights, key=state_key)
+    new_state = GradDropState(weights=weights, key=state_key)
+    return jax.tree_util.tree_unflatten(treedef, outs), new_state
 
   return base.Balancer(init, update)

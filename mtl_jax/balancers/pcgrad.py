@@ -35,7 +35,8 @@ def pcgrad_weights(gram: jax.Array, orders: jax.Array) -> jax.Array:
       j = order[k]
       dot = jnp.vdot(gram[j], c)
       norm2 = gram[j, j]
-      step = jnp.where((j != i) & (dot < 0) & (norm2 > 0), dot / jnp.where(norm2 > 0, norm2, 1.0), 0.0)
+      conflict = (j != i) & (dot < 0) & (norm2 > 0)
+      step = jnp.where(conflict, dot / jnp.where(norm2 > 0, norm2, 1.0), 0.0)
       return c.at[j].add(-step)
     c0 = jax.nn.one_hot(i, num_tasks, dtype=gram.dtype)
     return jax.lax.fori_loop(0, num_tasks, body, c0)

@@ -13,7 +13,7 @@ class UPGradState(NamedTuple):
   weights: jax.Array  # [T] w with update = sum_t w_t g_t
 
 
-def upgrad_weights(gram: jax.Array, pref: jax.Array, norm_eps: float = 1e-4,
+def upgrad_weights(gram: jax.Array, pref: jax.Array, norm_eps: float = 0.0,
                    reg_eps: float = 1e-4, num_iters: int = 250, rounds: int = 3) -> jax.Array:
   """``sum_i v_i`` with ``v_i = argmin_{v >= pref_i e_i} v^T G' v``, ``G' = G / tr(G) + reg_eps I``.
 
@@ -28,26 +28,27 @@ def upgrad_weights(gram: jax.Array, pref: jax.Array, norm_eps: float = 1e-4,
   return jnp.sum(v, axis=0)
 
 
-def upgrad(num_tasks: int, pref: Optional[Sequence[float]] = None, norm_eps: float = 1e-4,
+def upgrad(num_tasks: int, pref: Optional[Sequence[float]] = None, norm_eps: float = 0.0,
            reg_eps: float = 1e-4, num_iters: int = 250, rounds: int = 3) -> base.Balancer:
   """UPGrad: project every ``pref_i g_i`` onto the dual cone of the rows, and add them up.
 
   Quinton & Rey, "Jacobian Descent for Multi-Objective Optimization", 2024
-  (arXiv:2406.16232), torchjd's ``UPGrad`` with its defaults: ``pref = 1/T``
-  (the mean), ``norm_eps = reg_eps = 1e-4``. The update is
+  (arXiv:2406.16232), torchjd's ``UPGrad`` with its defaults ``pref = 1/T``
+  (the mean) and ``reg_eps = 1e-4``. The update is
   ``sum_i pi(pref_i g_i)``, where ``pi`` projects onto ``{x : <x, g_t> >= 0 for
   all t}``, so it conflicts with no task (up to the ``reg_eps`` regularisation).
   In weights: ``update = J^T sum_i v_i`` with ``v_i`` the solution of the dual
   QP ``min v^T G v s.t. v >= pref_i e_i`` (see ``upgrad_weights``), which
   torchjd hands to quadprog on the host and we solve in jit
-  (``_solvers.lower_bounded_qp``). ``norm_eps`` is absolute, as in torchjd:
-  when ``||J||_F^2 <= norm_eps`` the Gramian is treated as zero and the update
-  is ``sum_i pref_i g_i``.
+  (``_solvers.lower_bounded_qp``). When ``||J||_F^2 <= norm_eps`` the Gramian
+  is treated as zero and the update is ``sum_i pref_i g_i``; torchjd's default
+  is ``norm_eps = 1e-4``, an absolute threshold that turns off the projection
+  for small gradients, so ours is 0 (scale invariant; pass 1e-4 for torchjd's).
 
   Args:
     num_tasks: T.
     pref: the preference vector ``[T]`` (default ``1/T`` each).
-    norm_eps: the squared Frobenius norm below which the Gramian counts as zero.
+    norm_eps: the ``||J||_F^2`` at or below which the Gramian counts as zero.
     reg_eps: added to the diagonal of the trace-normalised Gramian.
     num_iters: iterations of the projected-gradient stage per round.
     rounds: rounds of iterate-then-polish.

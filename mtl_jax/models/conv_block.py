@@ -14,11 +14,14 @@ def norm_layer(kind: str, features: int, train: bool, axis_name: Optional[str], 
 
   Batch norm synchronises its statistics over ``axis_name`` (the data-parallel
   axis), so a data-parallel step normalises with the statistics of the whole
-  global batch, exactly as a single-device step would.
+  global batch, as a single-device step would.
   """
   if kind == "batch":
+    # Two-pass variance: E[(x - mean)^2] rather than E[x^2] - mean^2, whose
+    # cancellation makes per-device and single-device statistics disagree.
     return nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                        axis_name=axis_name if train else None, name=name)
+                        axis_name=axis_name if train else None, use_fast_variance=False,
+                        name=name)
   if kind == "group":
     return nn.GroupNorm(num_groups=math.gcd(features, 32), name=name)
   if kind == "none":

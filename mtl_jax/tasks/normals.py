@@ -15,6 +15,10 @@ from mtl_jax.tasks.base import Batch
 THRESHOLDS = (11.25, 22.5, 30.0)
 # Norm below which a predicted normal is treated as zero (its direction is undefined).
 _MIN_NORM = 1e-6
+# The loss normalises by sqrt(|p|^2 + _LOSS_EPS^2): the same as |p| for any
+# prediction of non-negligible length, and a continuous gradient bounded by
+# 1 / _LOSS_EPS where a hard normalisation's gradient grows as 1 / |p|.
+_LOSS_EPS = 1e-3
 
 
 def _within_key(threshold: float) -> str:
@@ -29,7 +33,9 @@ class Normals:
   pixels whose vector is all zeros are invalid. Head output ``pred``:
   ``[B, H, W, 3]``, normalised here (a zero prediction stays zero: no NaN).
 
-  Loss: ``1 - <n, n*>`` with ``n = pred / |pred|``, summed over valid pixels.
+  Loss: ``1 - <n, n*>`` with ``n = pred / sqrt(|pred|^2 + 1e-6)``, summed
+  over valid pixels (MTAN's ``pred / |pred|`` wherever ``|pred| >> 1e-3``; the
+  small constant keeps the gradient of a near-zero head output bounded).
   Metrics on the angle error ``θ = degrees(arccos(clip(<n, n*>, -1, 1)))``
   (MTAN's definition) over all valid pixels of the evaluation set:
 
@@ -71,24 +77,27 @@ class Normals:
     """Histogram bins covering [0, 180] degrees."""
     return max(1, math.ceil(round(180.0 / self.bin_width_degrees, 6)))
 
-  def _terms(self, pred: jax.Array, batch: Batch):
+  def _terms(self, pred: jax.Array, batch: Batch, soft: bool = False):
     """(cosine <n, n*>: [B, H, W] with 0 at invalid pixels, valid: bool [B, H, W])."""
     gt = batch[self.name].astype(jnp.float32)
     valid = jnp.any(gt != 0, axis=-1)
-    cos = jnp.sum(self.predict(pred) * gt, axis=-1)
+    if soft:
+      pred = pred.astype(jnp.float32)
+      unit = pred * jax.lax.rsqrt(jnp.sum(pred * pred, axis=-1, keepdims=True) + _LOSS_EPS**2)
+    else:
+      unit = self.predict(pred)
+    cos = jnp.sum(unit * gt, axis=-1)
     return jnp.where(valid, cos, 0.0), valid
 
   def loss_terms(self, pred: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array]:
     """(sum of ``1 - <n, n*>`` over valid pixels: float32 [], valid pixels: int32 [])."""
-    cos, valid = self._terms(pred, batch)
+    cos, valid = self._terms(pred, batch, soft=True)
     return jnp.where(valid, 1.0 - cos, 0.0).sum(), valid.sum(dtype=jnp.int32)
 
   def predict(self, pred: jax.Array) -> jax.Array:
     """Unit normals ``float32 [B, H, W, 3]`` (zero where the prediction is ~0).
 
-    Below ``_MIN_NORM`` the direction is undefined: the result is zero with a
-    zero gradient (not the ``1 / _MIN_NORM`` gradient of a clamped norm, which
-    explodes on an all-zero head output).
+    Below ``_MIN_NORM`` the direction is undefined and the result is zero.
     """
     pred = pred.astype(jnp.float32)
     norm = optax.safe_norm(pred, _MIN_NORM, axis=-1, keepdims=True)

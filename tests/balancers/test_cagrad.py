@@ -23,10 +23,11 @@ def best_worst_case(jac: np.ndarray, c: float) -> float:
   return -res.fun * np.abs(jac).max() ** 2
 
 
-def _check(d, jac, what):
+def _check(d, jac, what, in_ball=True):
   g = jac.astype(np.float64)
   g0 = g.mean(0)
-  assert np.linalg.norm(d - g0) <= C * np.linalg.norm(g0) * (1 + 1e-4), what
+  if in_ball:
+    assert np.linalg.norm(d - g0) <= C * np.linalg.norm(g0) * (1 + 1e-4), what
   worst = np.min(g @ d)
   best = best_worst_case(jac, C)
   np.testing.assert_allclose(worst, best, rtol=1e-4, atol=1e-6 * np.abs(g).max() ** 2, err_msg=what)
@@ -35,8 +36,16 @@ def _check(d, jac, what):
 def test_ball_and_worst_case_improvement_three_tasks():
   r = inputs.t3("cagrad")
   for i, fam in enumerate(inputs.FAMILY_NAMES):
-    if fam not in ("all_zero", "colinear_opposite"):  # g0 = 0 or on the Pareto set: d = 0
-      _check(r.updates[i], inputs.FAMILIES[fam], fam)
+    if fam == "all_zero":
+      continue
+    # With 0 in the convex hull of the rows (a zero row, opposite rows) the dual
+    # optimum has g_w = 0 and d = g0 + c||g0|| g_w / ||g_w|| is undefined; torchjd
+    # (and we) return d = 0, which attains the optimal worst case, 0, but lies
+    # outside the ball.
+    pareto_stationary = fam in ("zero_row", "colinear_opposite")
+    _check(r.updates[i], inputs.FAMILIES[fam], fam, in_ball=not pareto_stationary)
+    if pareto_stationary:
+      assert np.all(r.updates[i] == 0)
 
 
 def test_ball_and_worst_case_improvement_two_tasks():

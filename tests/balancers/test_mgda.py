@@ -41,7 +41,7 @@ def test_min_norm_point_two_tasks():
 
 
 def test_l2_normalization_weighs_raw_gradients():
-  """Sener & Koltun's "l2": weights from the min-norm point of the unit rows, applied to raw rows."""
+  """Sener & Koltun's "l2": weights of the min-norm point of the unit rows, on the raw rows."""
   updates, weights, _ = inputs.t2("mgda", normalization="l2")
   for i, jac in enumerate(inputs.T2_BATCH):
     unit = jac / np.linalg.norm(jac, axis=1, keepdims=True)

@@ -36,7 +36,8 @@ def test_permutation_equivariance(name):
   r = inputs.t3(name)
   for i, fam in enumerate(inputs.FAMILY_NAMES):
     scale = max(np.abs(r.updates[i]).max(), 1e-3 * np.abs(inputs.FAMILIES[fam]).max(), 1e-30)
-    np.testing.assert_allclose(r.perm_updates[i], r.updates[i], rtol=0, atol=2e-4 * scale,
+    tol = inputs.LOOSE.get((name, fam), (2e-4, ""))[0]
+    np.testing.assert_allclose(r.perm_updates[i], r.updates[i], rtol=0, atol=tol * scale,
                                err_msg=f"{name} on {fam}")
   for fam in inputs.FULL_RANK:  # there the weights are unique and follow their task
     i = inputs.index(fam)
