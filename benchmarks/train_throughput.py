@@ -1,6 +1,6 @@
 """Training throughput of a config, next to its floors, measured side by side.
 
-    python benchmarks/train_throughput.py --config=configs/synthetic.py
+    python -m benchmarks.train_throughput --config=configs/synthetic.py
 
 Reports, for the config's model, tasks and global batch on all local devices:
   * floor: the network's forward + backward of the summed task losses (one

@@ -40,7 +40,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict()
   config.model.name = "hps"
   config.model.kwargs = ml_collections.ConfigDict()
-  config.model.kwargs.widths = (16, 32, 64, 128)
+  config.model.kwargs.widths = (8, 16, 32, 64)
   config.model.kwargs.norm = "batch"
 
   config.tasks = ml_collections.ConfigDict()
@@ -63,7 +63,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.optimizer.grad_clip_norm = 0.0  # 0: no clipping.
 
   config.schedule = ml_collections.ConfigDict()
-  config.schedule.num_steps = 3000
+  config.schedule.num_steps = 2000
   config.schedule.decay = "cosine"  # "constant", "cosine" or "step".
   config.schedule.warmup_steps = 100
   config.schedule.step_every = 0  # "step" decay: multiply by step_factor every N steps.
@@ -72,7 +72,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.schedule.checkpoint_every = 500
 
   config.eval = ml_collections.ConfigDict()
-  config.eval.every_steps = 1000
+  config.eval.every_steps = 500
   config.eval.max_batches = 0  # 0: the whole split.
 
   config.parallel = ml_collections.ConfigDict()

@@ -43,6 +43,10 @@ def _synthetic_builder(cfg):
   builder_config = synthetic_scenes.make_config(
       height=cfg.height, width=cfg.width, num_train=cfg.num_train, num_test=cfg.num_test,
       seed=cfg.scene_seed)
+  if builder_config is synthetic_scenes.DEFAULT_CONFIG:
+    # By name: a pickled copy of a registered config (grain's worker processes
+    # rebuild the builder) is refused by tfds as a clash with the registered one.
+    builder_config = builder_config.name
   return synthetic_scenes.SyntheticScenes(config=builder_config, data_dir=cfg.data_dir)
 
 
