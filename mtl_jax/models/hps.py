@@ -28,7 +28,7 @@ class HPS(nn.Module):
     >>> model = HPS(task_channels={"segmentation": 7, "depth": 1}, widths=(8, 16))
     >>> variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)
     >>> preds = model.apply(variables, jnp.zeros((2, 32, 32, 3)), train=False)
-    >>> {k: v.shape for k, v in preds.items()}
+    >>> {k: preds[k].shape for k in sorted(preds)}
     {'depth': (2, 32, 32, 1), 'segmentation': (2, 32, 32, 7)}
   """
   task_channels: Mapping[str, int]

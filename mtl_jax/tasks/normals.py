@@ -53,7 +53,7 @@ class Normals:
   >>> task = Normals(bin_width_degrees=1.0)
   >>> pred = jnp.array([[[[0.0, 0.0, 2.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]]])
   >>> batch = {"normals": jnp.array([[[[0.0, 0.0, 1.0]] * 2 + [[0.0, 0.0, 0.0]]]])}
-  >>> [float(x) for x in task.loss_terms(pred, batch)]  # (1 - 1) + (1 - 0)
+  >>> [round(float(x), 5) for x in task.loss_terms(pred, batch)]  # (1 - 1) + (1 - 0)
   [1.0, 2.0]
   >>> acc = task.metric_update(task.metric_init(), pred, batch)
   >>> {k: round(float(v), 2) for k, v in task.metric_result(acc).items()}
