@@ -74,10 +74,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval = ml_collections.ConfigDict()
   config.eval.every_steps = 500
   config.eval.max_batches = 0  # 0: the whole split.
+  config.eval.at_start = False  # Also evaluate the untrained network (step 0).
 
   config.parallel = ml_collections.ConfigDict()
   config.parallel.mode = "pmap"  # "pmap" or "shard_map".
-  config.parallel.num_devices = config_dict.placeholder(int)  # None: all local devices.
+  config.parallel.num_devices = config_dict.placeholder(int)  # None: all devices.
+  config.parallel.distributed = False  # Multi-host: jax.distributed.initialize() first.
 
   config.checkpoint = ml_collections.ConfigDict()
   config.checkpoint.max_to_keep = 2

@@ -11,4 +11,6 @@ from configs import default
 
 
 def get_config():
-  return default.get_config()
+  config = default.get_config()
+  config.eval.at_start = True  # metrics.jsonl starts with the untrained network.
+  return config

@@ -11,6 +11,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from mtl_jax import parallel
 from mtl_jax import train
 from mtl_jax import validation
 
@@ -23,6 +24,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Too many command-line arguments: {argv[1:]}")
+  if _CONFIG.value.parallel.distributed:
+    parallel.initialize_distributed()
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except validation.ConfigError as e:

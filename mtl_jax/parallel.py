@@ -36,17 +36,23 @@ class DataParallel:
   def __init__(self, mode: str = "pmap", num_devices: Optional[int] = None):
     if mode not in MODES:
       raise ValueError(f"unknown parallel mode {mode!r}; known: {', '.join(MODES)}")
-    devices = jax.local_devices()
-    if num_devices is not None:
-      if not 1 <= num_devices <= len(devices):
-        raise ValueError(f"num_devices={num_devices} but {len(devices)} local devices exist")
-      devices = devices[:num_devices]
+    local = jax.local_devices()
+    if num_devices is None:
+      # Every device of every process: collectives then span all hosts.
+      self.devices, self._pmap_devices = jax.devices(), None
+    else:
+      if not 1 <= num_devices <= len(local) or jax.process_count() > 1:
+        raise ValueError(f"num_devices={num_devices} but {len(local)} local devices exist"
+                         " (a subset is for single-process runs)")
+      self.devices = self._pmap_devices = local[:num_devices]
+    self.local_devices = [d for d in self.devices if d.process_index == jax.process_index()]
     self.mode = mode
-    self.devices = devices
-    self.mesh = Mesh(np.array(devices), (AXIS,))
+    self.mesh = Mesh(np.array(self.devices), (AXIS,))
+    self._local_mesh = Mesh(np.array(self.local_devices), (AXIS,))
 
   @property
   def num_devices(self) -> int:
+    """Devices taking part in the collectives (over all processes)."""
     return len(self.devices)
 
   def compile(self, fn: Callable, batch_argnums: Sequence[int] = (1,),
@@ -57,7 +63,7 @@ class DataParallel:
     collectives first); outputs are returned replicated.
     """
     if self.mode == "pmap":
-      return jax.pmap(fn, axis_name=AXIS, devices=self.devices,
+      return jax.pmap(fn, axis_name=AXIS, devices=self._pmap_devices,
                       donate_argnums=tuple(donate_argnums))
 
     def specs(num_args):
@@ -71,9 +77,10 @@ class DataParallel:
   def replicate(self, tree: Any) -> Any:
     """Places a copy of ``tree`` on every device."""
     if self.mode == "pmap":
-      stacked = lambda x: np.broadcast_to(np.asarray(x), (self.num_devices, *np.shape(x)))
+      n = len(self.local_devices)
+      stacked = lambda x: np.broadcast_to(np.asarray(x), (n, *np.shape(x)))
       return jax.device_put(jax.tree_util.tree_map(stacked, tree),
-                            NamedSharding(self.mesh, P(AXIS)))
+                            NamedSharding(self._local_mesh, P(AXIS)))
     return jax.device_put(tree, NamedSharding(self.mesh, P()))
 
   def unreplicate(self, tree: Any) -> Any:
@@ -83,12 +90,28 @@ class DataParallel:
     return tree
 
   def shard_batch(self, batch: Any) -> Any:
-    """Splits host arrays ``[B, ...]`` over the devices along the batch axis."""
+    """Splits this process's arrays ``[B, ...]`` over its devices along the batch axis.
+
+    Under ``shard_map`` the result is one global array whose rows are every
+    process's batches, in process order.
+    """
+    n = len(self.local_devices)
     def put(x):
       x = np.asarray(x)
-      if x.shape[0] % self.num_devices:
-        raise ValueError(f"batch of {x.shape[0]} does not split over {self.num_devices} devices")
+      if x.shape[0] % n:
+        raise ValueError(f"batch of {x.shape[0]} does not split over {n} local devices")
       if self.mode == "pmap":
-        x = x.reshape(self.num_devices, -1, *x.shape[1:])
-      return jax.device_put(x, NamedSharding(self.mesh, P(AXIS)))
+        x = x.reshape(n, -1, *x.shape[1:])
+        return jax.device_put(x, NamedSharding(self._local_mesh, P(AXIS)))
+      return jax.make_array_from_process_local_data(NamedSharding(self.mesh, P(AXIS)), x)
     return jax.tree_util.tree_map(put, batch)
+
+
+def initialize_distributed() -> None:
+  """Connects the processes of a multi-host run (``jax.distributed.initialize``).
+
+  Call once per process before anything else touches the devices; the
+  coordinator address and process ids come from the cluster's environment
+  (Slurm, Cloud TPU, or ``JAX_COORDINATOR_ADDRESS`` and friends).
+  """
+  jax.distributed.initialize()

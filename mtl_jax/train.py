@@ -348,6 +348,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   pending = []  # Per-step metrics still on device, read every log_every steps.
   progress = progress_lib.Progress(start, num_steps, config.input.batch_size)
   try:
+    if start == 0 and config.eval.at_start:
+      results = evaluate(eval_fn, state_r, eval_batches(), dp, tasks)
+      writer.evaluation(0, results)
     with preemption.StopOnSignal() as stop:
       for step in range(start + 1, num_steps + 1):
         batch = next(train_iter)

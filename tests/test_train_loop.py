@@ -27,9 +27,10 @@ def final_state(workdir):
 
 
 def test_tiny_run_writes_metrics_and_checkpoints(tiny_config, tmp_path):
+  tiny_config.eval.at_start = True
   results = train.train_and_evaluate(tiny_config, str(tmp_path))
   rows = read_jsonl(tmp_path / "metrics.jsonl")
-  assert [r["step"] for r in rows] == [3, 6]
+  assert [r["step"] for r in rows] == [0, 3, 6]
   for key in ("segmentation/miou", "segmentation/pixel_acc", "depth/abs_err", "depth/rel_err",
               "normals/mean_angle", "normals/median_angle", "normals/within_11.25"):
     assert key in rows[-1] and np.isfinite(rows[-1][key])
