@@ -114,11 +114,14 @@ def initial_params():
                                   balancers.ew(2), optax.sgd(0.1), (H, W, 3)).params
 
 
-def assert_updates_close(new, ref, init, rel=1e-4):
+def assert_updates_close(new, ref, init, rel=1e-3):
   """Per leaf, ``new - init`` equals ``ref - init`` to ``rel`` of the update's size.
 
   Real faults (unsynchronised batch norm, means of per-device means, gradients
-  balanced per device) differ by percents.
+  balanced per device) differ by percents. Correct programs that sum in another
+  order differ by up to ~1.5e-4 of a leaf's largest update: a batch-norm bias
+  gradient is a sum of cotangents that the next batch norm makes nearly cancel,
+  so its float32 error scales with the terms, not with the result.
   """
   def check(path, n, r, i):
     n, r, i = (np.asarray(x, np.float64) for x in (n, r, i))
@@ -179,7 +182,7 @@ def test_ew_through_per_task_gradients_equals_one_backward_pass():
   dp = parallel.DataParallel("shard_map", 8)
   fast, fast_metrics = run(dp, balancers.ew(2))
   per_task, per_task_metrics = run(dp, balancers.ew(2), force_task_grads=True)
-  assert_updates_close(per_task.params, fast.params, initial_params(), rel=1e-5)
+  assert_updates_close(per_task.params, fast.params, initial_params())
   assert fast_metrics.keys() == per_task_metrics.keys()
 
 
@@ -188,7 +191,7 @@ def test_feature_level_ew_equals_parameter_level_ew():
   dp = parallel.DataParallel("pmap", 8)
   params_level, _ = run(dp, balancers.ew(2), force_task_grads=True, level="params")
   feature_level, _ = run(dp, balancers.ew(2), force_task_grads=True, level="features")
-  assert_updates_close(feature_level.params, params_level.params, initial_params(), rel=1e-5)
+  assert_updates_close(feature_level.params, params_level.params, initial_params())
 
 
 def test_step_reports_global_losses_and_weights():

@@ -5,7 +5,7 @@ from typing import Mapping, Optional, Sequence
 import flax.linen as nn
 import jax
 
-from mtl_jax.models.conv_encoder import ConvEncoder
+from mtl_jax.models import encoders
 from mtl_jax.models.unet_decoder import UNetDecoder
 
 
@@ -20,6 +20,7 @@ class HPS(nn.Module):
   Attributes:
     task_channels: task name -> output channels of its head.
     widths: encoder channels per stage; decoders use the finer stages' widths.
+    encoder: the shared encoder's name in ``mtl_jax.models.encoders``.
     norm: "batch" (synchronised over ``axis_name``), "group" or "none".
     axis_name: the data-parallel axis name, or None.
 
@@ -35,9 +36,11 @@ class HPS(nn.Module):
   widths: Sequence[int] = (16, 32, 64, 128)
   norm: str = "batch"
   axis_name: Optional[str] = None
+  encoder: str = "conv"
 
   def setup(self):
-    self.encoder = ConvEncoder(self.widths, self.norm, self.axis_name)
+    self.shared_encoder = encoders.get(self.encoder, widths=self.widths, norm=self.norm,
+                                       axis_name=self.axis_name)
     self.heads = {
         task: UNetDecoder(channels, tuple(self.widths[:-1]), self.norm, self.axis_name)
         for task, channels in self.task_channels.items()
@@ -45,7 +48,7 @@ class HPS(nn.Module):
 
   def encode(self, images: jax.Array, train: bool):
     """``[B, H, W, 3]`` images -> the shared representation (features per scale)."""
-    return self.encoder(images, train)
+    return self.shared_encoder(images, train)
 
   def decode(self, features, train: bool) -> dict[str, jax.Array]:
     """Shared representation -> ``{task: [B, H, W, channels]}``."""

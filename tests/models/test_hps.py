@@ -37,7 +37,7 @@ def test_partition_shared_and_task_parameters():
   model = models.get("hps", task_channels=TASKS, widths=(4, 8))
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)), train=False)["params"]
   shared, specific = partition.split(params, list(TASKS))
-  assert set(shared) == {"encoder"}
+  assert set(shared) == {"shared_encoder"}
   assert {t: set(p) for t, p in specific.items()} == {t: {f"heads_{t}"} for t in TASKS}
   assert partition.merge(shared, specific).keys() == params.keys()
 
@@ -50,7 +50,7 @@ def test_a_task_head_depends_on_its_own_parameters_only():
   norms = {k: float(sum(jnp.abs(g).sum() for g in jax.tree_util.tree_leaves(v)))
            for k, v in grads.items()}
   assert norms["heads_segmentation"] == 0 and norms["heads_normals"] == 0
-  assert norms["heads_depth"] > 0 and norms["encoder"] > 0
+  assert norms["heads_depth"] > 0 and norms["shared_encoder"] > 0
 
 
 def test_unknown_model_names_the_known_ones():
