@@ -3,12 +3,15 @@
     python -m mtl_jax.main --config=configs/synthetic.py --workdir=/tmp/mtl_jax/synthetic
 
 Rerunning the same command on the same workdir resumes from its last checkpoint.
+The console shows the progress bar, the evaluations and warnings; pass
+``--verbosity=0`` for the libraries' INFO logs too (orbax, tfds, grain).
 """
 
 import sys
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 from mtl_jax import parallel
@@ -24,6 +27,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Too many command-line arguments: {argv[1:]}")
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # absl's app default is INFO.
   if _CONFIG.value.parallel.distributed:
     parallel.initialize_distributed()
   try:

@@ -1,0 +1,56 @@
+"""Hard sharing on synthetic scenes with any balancer: the method is the config's argument.
+
+    python -m mtl_jax.main --config=configs/synthetic_balancer.py:cagrad \
+        --workdir=/tmp/mtl_jax/cagrad
+    python -m mtl_jax.main --config=configs/synthetic_balancer.py:mgda \
+        --config.balancer.level=features --config.balancer.kwargs.normalization=loss+ \
+        --workdir=/tmp/mtl_jax/mgda_features
+
+Without an argument the method is ``imtl_rwl`` (the MTRAN paper's Algorithm 1).
+``config.balancer.kwargs`` starts with the method's research options at their
+defaults (torchjd's conventions; each balancer's docstring gives the others),
+so any of them can be overridden on the command line. The sweep over every
+method at one level:
+
+    for m in ew uw dwa rlw gls famo imtl_l imtl_g imtl imtl_rwl mgda pcgrad \
+             cagrad graddrop nash_mtl aligned_mtl upgrad; do
+      python -m mtl_jax.main --config=configs/synthetic_balancer.py:$m \
+          --config.balancer.level=params --workdir=/tmp/mtl_jax/balancers/$m
+    done
+"""
+
+from ml_collections import config_dict
+
+from configs import default
+
+# method -> its options and their defaults (solver iteration limits and the
+# learnable weightings' inner optimizer are left at the library's values).
+OPTIONS = {
+    "ew": {"weight": 1.0},
+    "uw": {"learning_rate": 1e-3, "init_log_var": 0.0},
+    "dwa": {"temperature": 2.0, "steps_per_period": 1},
+    "rlw": {"distribution": "normal", "concentration": 1.0},
+    "gls": {},
+    "famo": {"learning_rate": 0.025, "weight_decay": 1e-3, "min_losses": 0.0},
+    "imtl_l": {"learning_rate": 1e-3, "init_log_scale": 0.0},
+    "imtl_g": {},
+    "imtl": {"learning_rate": 1e-3, "init_log_scale": 0.0},
+    "imtl_rwl": {"concentration": 1.0},
+    "mgda": {"normalization": "none"},
+    "pcgrad": {"reduction": "sum"},
+    "cagrad": {"c": 0.5, "rescale": 0},
+    "graddrop": {"leak": config_dict.placeholder(tuple)},
+    "nash_mtl": {"max_norm": 1.0, "update_weights_every": 1},
+    "aligned_mtl": {"pref": config_dict.placeholder(tuple), "scale": "min"},
+    "upgrad": {"pref": config_dict.placeholder(tuple)},
+}
+
+
+def get_config(method: str = "imtl_rwl"):
+  config = default.get_config()
+  config.eval.at_start = True
+  config.balancer.name = method
+  # An unknown method keeps empty options; start-up validation then names
+  # config.balancer.name and lists the known methods.
+  config.balancer.kwargs = config_dict.ConfigDict(OPTIONS.get(method, {}))
+  return config
