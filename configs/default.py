@@ -19,11 +19,20 @@ def get_config() -> ml_collections.ConfigDict:
   # Where datasets built from user-downloaded files look for them (None: the
   # tfds default, <data_dir>/downloads/manual).
   config.dataset.manual_dir = config_dict.placeholder(str)
+  # Split names as the builder calls them (nyuv2 and cityscapes call the releases'
+  # val/ directory "test", the split the field evaluates on).
   config.dataset.train_split = "train"
   config.dataset.eval_split = "test"
-  # synthetic_scenes only: image size, number of scenes and their seed.
-  config.dataset.height = 96
-  config.dataset.width = 128
+  # Image size; None: the dataset's own (synthetic_scenes 96x128, nyuv2 288x384,
+  # cityscapes 128x256). nyuv2 and cityscapes "preprocessed" check that their files
+  # have it; cityscapes "official" resizes to it.
+  config.dataset.height = config_dict.placeholder(int)
+  config.dataset.width = config_dict.placeholder(int)
+  # cityscapes only (None: "preprocessed", 7): the MTAN release or the official one,
+  # and 7 categories or 19 classes.
+  config.dataset.source = config_dict.placeholder(str)
+  config.dataset.num_classes = config_dict.placeholder(int)
+  # synthetic_scenes only: number of scenes and their seed.
   config.dataset.num_train = 2000
   config.dataset.num_test = 400
   config.dataset.scene_seed = 0

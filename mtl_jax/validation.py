@@ -41,6 +41,7 @@ def _positive(key: str, value) -> None:
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ``ConfigError`` naming the first invalid key of ``config``."""
   _check_name("config.dataset.name", config.dataset.name, data.REGISTRY)
+  _check_dataset(config.dataset)
   available = data.info(config.dataset).tasks
   names = tuple(config.tasks.names)
   if not names:
@@ -85,6 +86,31 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.input[key] % per_step:
       raise ConfigError(f"config.input.{key}: {config.input[key]} does not split over"
                         f" {per_step} devices; use a multiple of {per_step}")
+
+
+def _check_dataset(cfg: ml_collections.ConfigDict) -> None:
+  """The dataset's optional fields, image size and split names."""
+  options = data.REGISTRY[cfg.name].options or {}
+  for field in ("source", "num_classes"):
+    value = cfg.get(field)
+    if value is None:
+      continue
+    if field not in options:
+      users = sorted(n for n, d in data.REGISTRY.items() if field in (d.options or {}))
+      raise ConfigError(f"config.dataset.{field}: dataset {cfg.name!r} has no such option"
+                        f" (only {', '.join(users)}); leave it None")
+    if value not in options[field]:
+      raise ConfigError(f"config.dataset.{field}: unknown value {value!r} for {cfg.name!r};"
+                        f" known: {', '.join(map(str, options[field]))}")
+  for field in ("height", "width"):
+    if cfg.get(field) is not None:
+      _positive(f"config.dataset.{field}", cfg[field])
+  splits = data.info(cfg).splits
+  for field in ("train_split", "eval_split"):
+    if cfg[field] not in splits:
+      raise ConfigError(
+          f"config.dataset.{field}: unknown split {cfg[field]!r} of {cfg.name!r}; known:"
+          f" {', '.join(splits)} (nyuv2 and cityscapes call the releases' val/ \"test\")")
 
 
 def check_shapes(model, image_shape, task_channels, config_name: str = "config") -> None:
