@@ -73,6 +73,10 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.schedule = ml_collections.ConfigDict()
   config.schedule.num_steps = 2000
+  # Epochs of the train split, converted to steps at start-up (ceil(examples / global
+  # batch) steps per epoch); when set, they replace num_steps and step_every.
+  config.schedule.num_epochs = config_dict.placeholder(float)
+  config.schedule.step_every_epochs = config_dict.placeholder(float)
   config.schedule.decay = "cosine"  # "constant", "cosine" or "step".
   config.schedule.warmup_steps = 100
   config.schedule.step_every = 0  # "step" decay: multiply by step_factor every N steps.
@@ -82,8 +86,16 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.eval = ml_collections.ConfigDict()
   config.eval.every_steps = 500
+  config.eval.every_epochs = config_dict.placeholder(float)  # When set, replaces every_steps.
   config.eval.max_batches = 0  # 0: the whole split.
   config.eval.at_start = False  # Also evaluate the untrained network (step 0).
+  # Δm of every evaluation is taken against these single-task results: "published"
+  # (the numbers the field quotes, where known for the dataset as configured; see
+  # mtl_jax/baselines.py), "none", or comma-separated JSON files of
+  # {"task/metric": value} (e.g. the final.json of single-task runs).
+  config.eval.single_task_baselines = "published"
+  # final.json reports the last evaluation and the mean of the last N (the field: 10).
+  config.eval.summary_window = 10
 
   config.parallel = ml_collections.ConfigDict()
   config.parallel.mode = "pmap"  # "pmap" or "shard_map".

@@ -7,7 +7,9 @@ import jax.numpy as jnp
 import ml_collections
 
 from mtl_jax import balancers
+from mtl_jax import baselines
 from mtl_jax import data
+from mtl_jax import epochs
 from mtl_jax import models
 from mtl_jax import optim
 from mtl_jax import parallel
@@ -73,6 +75,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key in ("num_steps", "log_every", "checkpoint_every"):
     _positive(f"config.schedule.{key}", config.schedule[key])
   _positive("config.eval.every_steps", config.eval.every_steps)
+  for section, field, _ in epochs.FIELDS:
+    value = config[section].get(field)
+    if value is not None and not epochs.positive(value):
+      raise ConfigError(f"config.{section}.{field}: must be a number > 0 (or None), got {value!r}")
+  _positive("config.eval.summary_window", config.eval.get("summary_window", 10))
+  higher_is_better = {f"{name}/{metric}": better for name in names
+                      for metric, better in tasks.REGISTRY[name].higher_is_better.items()}
+  try:
+    baselines.resolve(config.eval.get("single_task_baselines"), config.dataset, higher_is_better)
+  except ValueError as e:
+    raise ConfigError(f"config.eval.single_task_baselines: {e}") from e
   _positive("config.checkpoint.max_to_keep", config.checkpoint.max_to_keep)
 
   _check_name("config.parallel.mode", config.parallel.mode, parallel.MODES)
