@@ -19,11 +19,20 @@ def get_config() -> ml_collections.ConfigDict:
   # Where datasets built from user-downloaded files look for them (None: the
   # tfds default, <data_dir>/downloads/manual).
   config.dataset.manual_dir = config_dict.placeholder(str)
+  # Split names as the builder calls them (nyuv2 and cityscapes call the releases'
+  # val/ directory "test", the split the field evaluates on).
   config.dataset.train_split = "train"
   config.dataset.eval_split = "test"
-  # synthetic_scenes only: image size, number of scenes and their seed.
-  config.dataset.height = 96
-  config.dataset.width = 128
+  # Image size; None: the dataset's own (synthetic_scenes 96x128, nyuv2 288x384,
+  # cityscapes 128x256). nyuv2 and cityscapes "preprocessed" check that their files
+  # have it; cityscapes "official" resizes to it.
+  config.dataset.height = config_dict.placeholder(int)
+  config.dataset.width = config_dict.placeholder(int)
+  # cityscapes only (None: "preprocessed", 7): the MTAN release or the official one,
+  # and 7 categories or 19 classes.
+  config.dataset.source = config_dict.placeholder(str)
+  config.dataset.num_classes = config_dict.placeholder(int)
+  # synthetic_scenes only: number of scenes and their seed.
   config.dataset.num_train = 2000
   config.dataset.num_test = 400
   config.dataset.scene_seed = 0
@@ -64,6 +73,10 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.schedule = ml_collections.ConfigDict()
   config.schedule.num_steps = 2000
+  # Epochs of the train split, converted to steps at start-up (ceil(examples / global
+  # batch) steps per epoch); when set, they replace num_steps and step_every.
+  config.schedule.num_epochs = config_dict.placeholder(float)
+  config.schedule.step_every_epochs = config_dict.placeholder(float)
   config.schedule.decay = "cosine"  # "constant", "cosine" or "step".
   config.schedule.warmup_steps = 100
   config.schedule.step_every = 0  # "step" decay: multiply by step_factor every N steps.
@@ -73,8 +86,16 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.eval = ml_collections.ConfigDict()
   config.eval.every_steps = 500
+  config.eval.every_epochs = config_dict.placeholder(float)  # When set, replaces every_steps.
   config.eval.max_batches = 0  # 0: the whole split.
   config.eval.at_start = False  # Also evaluate the untrained network (step 0).
+  # Δm of every evaluation is taken against these single-task results: "published"
+  # (the numbers the field quotes, where known for the dataset as configured; see
+  # mtl_jax/baselines.py), "none", or comma-separated JSON files of
+  # {"task/metric": value} (e.g. the final.json of single-task runs).
+  config.eval.single_task_baselines = "published"
+  # final.json reports the last evaluation and the mean of the last N (the field: 10).
+  config.eval.summary_window = 10
 
   config.parallel = ml_collections.ConfigDict()
   config.parallel.mode = "pmap"  # "pmap" or "shard_map".

@@ -32,14 +32,17 @@ import optax
 from absl import logging
 
 from mtl_jax import balancers as balancers_lib
+from mtl_jax import baselines as baselines_lib
 from mtl_jax import checkpoint as checkpoint_lib
 from mtl_jax import data as data_lib
+from mtl_jax import epochs
 from mtl_jax import metrics as metrics_lib
 from mtl_jax import models as models_lib
 from mtl_jax import optim
 from mtl_jax import parallel
 from mtl_jax import preemption
 from mtl_jax import progress as progress_lib
+from mtl_jax import protocol
 from mtl_jax import summary
 from mtl_jax import tasks as tasks_lib
 from mtl_jax import validation
@@ -299,15 +302,22 @@ def _check_finite(step: int, values: dict[str, float]) -> None:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
   """Trains, evaluates and checkpoints; resumes from ``workdir`` if it holds a checkpoint.
 
-  Returns the final evaluation's metrics (``"<task>/<metric>"`` keys); for a run
-  that had already finished, those of its last evaluation.
+  Returns the final evaluation's metrics (``"<task>/<metric>"`` keys, and
+  ``"delta_m"`` when there are single-task baselines); for a run that had
+  already finished, those of its last evaluation. ``workdir/final.json`` holds
+  the last evaluation and the mean of the last ``config.eval.summary_window``
+  (see ``mtl_jax.protocol``).
   """
   validation.validate(config)
-  tasks, model, balancer, tx = build(config)
+  tasks, model, balancer, _ = build(config)
   validation.check_shapes(model, data_lib.info(config.dataset).image_shape,
                           {task.name: task.channels for task in tasks})
   dp = parallel.DataParallel(config.parallel.mode, config.parallel.num_devices)
   source = data_lib.prepare(config.dataset)
+  # Epoch-based schedule fields become steps now that the split size is known.
+  logging.info("Schedule: %s", epochs.describe(config, len(source.train)))
+  config = epochs.to_steps(config, len(source.train))
+  tx = optim.optimizer(config)
   keys = ["image"] + [task.name for task in tasks]
   train_iter = pipeline.train_iterator(
       source.train, config.input, keys=keys, seed=config.seed,
@@ -319,12 +329,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   checkpointer = checkpoint_lib.Checkpointer(f"{workdir}/checkpoints",
                                              config.checkpoint.max_to_keep)
   writer = summary.MetricWriter(workdir)
+  report = _report(config, tasks, writer)
   if checkpointer.latest_step() is not None:
     state, data_state = checkpointer.restore(state)
     train_iter.set_state(data_state["iterator"].encode())
     logging.warning("Resuming from step %d in %s", int(state.step), workdir)
   start = int(state.step)
   writer.truncate_after(start)
+  report.refresh()
 
   step_fn = dp.compile(functools.partial(
       train_step, model=model, tasks=tasks, balancer=balancer, tx=tx,
@@ -349,8 +361,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   progress = progress_lib.Progress(start, num_steps, config.input.batch_size)
   try:
     if start == 0 and config.eval.at_start:
-      results = evaluate(eval_fn, state_r, eval_batches(), dp, tasks)
-      writer.evaluation(0, results)
+      results = report.record(0, evaluate(eval_fn, state_r, eval_batches(), dp, tasks))
     with preemption.StopOnSignal() as stop:
       for step in range(start + 1, num_steps + 1):
         batch = next(train_iter)
@@ -363,8 +374,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
           _flush(pending, dp, writer, progress)
           save(step)
         if step % config.eval.every_steps == 0 or is_last:
-          results = evaluate(eval_fn, state_r, eval_batches(), dp, tasks)
-          writer.evaluation(step, results)
+          results = report.record(step, evaluate(eval_fn, state_r, eval_batches(), dp, tasks))
           progress.write(f"step {step}: " + ", ".join(
               f"{k} {v:.4g}" for k, v in results.items()))
         if stop.requested:
@@ -374,6 +384,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     checkpointer.close()
     writer.close()
   return results
+
+
+def _report(config, tasks, writer) -> protocol.Report:
+  """Δm against the configured single-task baselines, and the final.json summary."""
+  higher_is_better = metrics_lib.flatten({t.name: t.higher_is_better for t in tasks})
+  spec = config.eval.single_task_baselines
+  return protocol.Report(writer, baselines_lib.resolve(spec, config.dataset, higher_is_better),
+                         higher_is_better, config.eval.summary_window,
+                         baselines_lib.describe(spec))
 
 
 def _flush(pending, dp, writer, progress) -> None:

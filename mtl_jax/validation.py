@@ -7,7 +7,9 @@ import jax.numpy as jnp
 import ml_collections
 
 from mtl_jax import balancers
+from mtl_jax import baselines
 from mtl_jax import data
+from mtl_jax import epochs
 from mtl_jax import models
 from mtl_jax import optim
 from mtl_jax import parallel
@@ -41,6 +43,7 @@ def _positive(key: str, value) -> None:
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ``ConfigError`` naming the first invalid key of ``config``."""
   _check_name("config.dataset.name", config.dataset.name, data.REGISTRY)
+  _check_dataset(config.dataset)
   available = data.info(config.dataset).tasks
   names = tuple(config.tasks.names)
   if not names:
@@ -72,6 +75,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key in ("num_steps", "log_every", "checkpoint_every"):
     _positive(f"config.schedule.{key}", config.schedule[key])
   _positive("config.eval.every_steps", config.eval.every_steps)
+  for section, field, _ in epochs.FIELDS:
+    value = config[section].get(field)
+    if value is not None and not epochs.positive(value):
+      raise ConfigError(f"config.{section}.{field}: must be a number > 0 (or None), got {value!r}")
+  _positive("config.eval.summary_window", config.eval.get("summary_window", 10))
+  higher_is_better = {f"{name}/{metric}": better for name in names
+                      for metric, better in tasks.REGISTRY[name].higher_is_better.items()}
+  try:
+    baselines.resolve(config.eval.get("single_task_baselines"), config.dataset, higher_is_better)
+  except ValueError as e:
+    raise ConfigError(f"config.eval.single_task_baselines: {e}") from e
   _positive("config.checkpoint.max_to_keep", config.checkpoint.max_to_keep)
 
   _check_name("config.parallel.mode", config.parallel.mode, parallel.MODES)
@@ -85,6 +99,31 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.input[key] % per_step:
       raise ConfigError(f"config.input.{key}: {config.input[key]} does not split over"
                         f" {per_step} devices; use a multiple of {per_step}")
+
+
+def _check_dataset(cfg: ml_collections.ConfigDict) -> None:
+  """The dataset's optional fields, image size and split names."""
+  options = data.REGISTRY[cfg.name].options or {}
+  for field in ("source", "num_classes"):
+    value = cfg.get(field)
+    if value is None:
+      continue
+    if field not in options:
+      users = sorted(n for n, d in data.REGISTRY.items() if field in (d.options or {}))
+      raise ConfigError(f"config.dataset.{field}: dataset {cfg.name!r} has no such option"
+                        f" (only {', '.join(users)}); leave it None")
+    if value not in options[field]:
+      raise ConfigError(f"config.dataset.{field}: unknown value {value!r} for {cfg.name!r};"
+                        f" known: {', '.join(map(str, options[field]))}")
+  for field in ("height", "width"):
+    if cfg.get(field) is not None:
+      _positive(f"config.dataset.{field}", cfg[field])
+  splits = data.info(cfg).splits
+  for field in ("train_split", "eval_split"):
+    if cfg[field] not in splits:
+      raise ConfigError(
+          f"config.dataset.{field}: unknown split {cfg[field]!r} of {cfg.name!r}; known:"
+          f" {', '.join(splits)} (nyuv2 and cityscapes call the releases' val/ \"test\")")
 
 
 def check_shapes(model, image_shape, task_channels, config_name: str = "config") -> None:

@@ -18,6 +18,11 @@ def read_jsonl(path):
     return [json.loads(line) for line in f]
 
 
+def read_json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
 def final_state(workdir):
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
   try:
@@ -28,15 +33,27 @@ def final_state(workdir):
 
 def test_tiny_run_writes_metrics_and_checkpoints(tiny_config, tmp_path):
   tiny_config.eval.at_start = True
-  results = train.train_and_evaluate(tiny_config, str(tmp_path))
-  rows = read_jsonl(tmp_path / "metrics.jsonl")
+  stl = {"segmentation/miou": 50.0, "depth/abs_err": 2.0}
+  (tmp_path / "stl.json").write_text(json.dumps(stl))
+  tiny_config.eval.single_task_baselines = str(tmp_path / "stl.json")
+  workdir = tmp_path / "run"
+  results = train.train_and_evaluate(tiny_config, str(workdir))
+  rows = read_jsonl(workdir / "metrics.jsonl")
   assert [r["step"] for r in rows] == [0, 3, 6]
   for key in ("segmentation/miou", "segmentation/pixel_acc", "depth/abs_err", "depth/rel_err",
               "normals/mean_angle", "normals/median_angle", "normals/within_11.25"):
     assert key in rows[-1] and np.isfinite(rows[-1][key])
+  for row in rows:  # Δm against the given single-task results, by hand.
+    want = 100 * ((row["segmentation/miou"] - 50) / 50 - (row["depth/abs_err"] - 2) / 2) / 2
+    assert row["delta_m"] == pytest.approx(want, rel=1e-9)
   assert rows[-1] == {"step": 6, **results}
-  assert os.listdir(tmp_path / "tensorboard")
-  step, _ = final_state(str(tmp_path))
+  final = read_json(workdir / "final.json")
+  assert final["last"] == rows[-1] and final["single_task_baselines"] == stl
+  assert final["mean"]["steps"] == [3, 6]  # The untrained network (step 0) is left out.
+  for key in ("normals/median_angle", "depth/rel_err", "delta_m"):
+    assert final["mean"][key] == pytest.approx((rows[1][key] + rows[2][key]) / 2, rel=1e-9)
+  assert os.listdir(workdir / "tensorboard")
+  step, _ = final_state(str(workdir))
   assert step == 6
 
 
@@ -84,6 +101,9 @@ def test_interrupted_then_resumed_run_is_bit_identical(tiny_config, tmp_path, mo
   assert resumed == full
   assert read_jsonl(os.path.join(resumed_dir, "metrics.jsonl")) == read_jsonl(
       os.path.join(full_dir, "metrics.jsonl"))
+  # The reported summary (last evaluation, mean of the last ones) survives resuming.
+  assert read_json(os.path.join(resumed_dir, "final.json")) == read_json(
+      os.path.join(full_dir, "final.json"))
   (full_step, full_tree), (resumed_step, resumed_tree) = final_state(full_dir), final_state(
       resumed_dir)
   assert full_step == resumed_step == 7

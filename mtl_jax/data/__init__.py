@@ -3,13 +3,29 @@
 ``REGISTRY`` maps ``config.dataset.name`` to the dataset's description;
 ``prepare(config.dataset)`` builds the dataset if needed and returns random-
 access sources for its train and evaluation splits. This package imports no jax.
+
+Registered datasets (``config.dataset`` fields each one reads besides
+``data_dir``, ``manual_dir`` and the split names):
+
+* ``synthetic_scenes``: ``height``, ``width``, ``num_train``, ``num_test``,
+  ``scene_seed`` (rendered here, no download);
+* ``nyuv2``: ``height``, ``width`` (the files' size; the release is 288x384);
+* ``cityscapes``: ``source`` ("preprocessed": the MTAN release, whose files must
+  have ``height x width``, 128x256; "official": resized to ``height x width``),
+  ``num_classes`` (7 or 19).
+
+nyuv2 and cityscapes read user-downloaded files from ``manual_dir`` (None: the
+tfds default ``<data_dir>/downloads/manual``); their splits are ``train`` and
+``test`` (the releases' ``val/``, which the field evaluates on).
 """
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import ml_collections
 import tensorflow_datasets as tfds
 
+from mtl_jax.data import cityscapes
+from mtl_jax.data import nyuv2
 from mtl_jax.data import scenes
 from mtl_jax.data import synthetic_scenes
 
@@ -20,6 +36,7 @@ class DatasetInfo(NamedTuple):
   num_classes: int
   class_names: tuple[str, ...]
   image_shape: tuple[int, int, int]  # [H, W, 3]
+  splits: tuple[str, ...] = ("train", "test")
 
 
 class Source(NamedTuple):
@@ -30,18 +47,38 @@ class Source(NamedTuple):
 
 
 class Dataset(NamedTuple):
+  """A registered dataset.
+
+  ``options``: the optional ``config.dataset`` fields it reads (None = its
+  default) and their allowed values; every other dataset must leave them None.
+  """
   info: Callable[[ml_collections.ConfigDict], DatasetInfo]
   builder: Callable[[ml_collections.ConfigDict], Any]
+  options: Optional[dict[str, tuple]] = None
+
+
+def image_size(cfg: ml_collections.ConfigDict, default: tuple[int, int]) -> tuple[int, int]:
+  """``(cfg.height, cfg.width)``, each None replaced by the dataset's own size.
+
+  >>> image_size(ml_collections.ConfigDict({"height": None, "width": 64}), (288, 384))
+  (288, 64)
+  """
+  height, width = cfg.get("height"), cfg.get("width")
+  return (default[0] if height is None else int(height),
+          default[1] if width is None else int(width))
 
 
 def _synthetic_info(cfg) -> DatasetInfo:
+  height, width = image_size(cfg, (synthetic_scenes.DEFAULT_CONFIG.height,
+                                   synthetic_scenes.DEFAULT_CONFIG.width))
   return DatasetInfo(("segmentation", "depth", "normals"), scenes.NUM_CLASSES,
-                     tuple(scenes.CLASS_NAMES), (cfg.height, cfg.width, 3))
+                     tuple(scenes.CLASS_NAMES), (height, width, 3))
 
 
 def _synthetic_builder(cfg):
+  height, width = _synthetic_info(cfg).image_shape[:2]
   builder_config = synthetic_scenes.make_config(
-      height=cfg.height, width=cfg.width, num_train=cfg.num_train, num_test=cfg.num_test,
+      height=height, width=width, num_train=cfg.num_train, num_test=cfg.num_test,
       seed=cfg.scene_seed)
   if builder_config is synthetic_scenes.DEFAULT_CONFIG:
     # By name: a pickled copy of a registered config (grain's worker processes
@@ -50,9 +87,43 @@ def _synthetic_builder(cfg):
   return synthetic_scenes.SyntheticScenes(config=builder_config, data_dir=cfg.data_dir)
 
 
+def _nyuv2_info(cfg) -> DatasetInfo:
+  height, width = image_size(cfg, (nyuv2.HEIGHT, nyuv2.WIDTH))
+  return DatasetInfo(("segmentation", "depth", "normals"), nyuv2.NUM_CLASSES,
+                     nyuv2.CLASS_NAMES, (height, width, 3))
+
+
+def _nyuv2_builder(cfg):
+  return nyuv2.make_builder(cfg.data_dir, *_nyuv2_info(cfg).image_shape[:2])
+
+
+def cityscapes_options(cfg) -> tuple[str, int]:
+  """``(source, num_classes)`` of a cityscapes config, defaults filled in."""
+  source = cfg.get("source") or cityscapes.SOURCES[0]
+  num_classes = cfg.get("num_classes") or 7
+  return source, int(num_classes)
+
+
+def _cityscapes_info(cfg) -> DatasetInfo:
+  _, num_classes = cityscapes_options(cfg)
+  height, width = image_size(cfg, (cityscapes.HEIGHT, cityscapes.WIDTH))
+  return DatasetInfo(("segmentation", "depth"), num_classes,
+                     cityscapes.CLASS_NAMES[num_classes], (height, width, 3))
+
+
+def _cityscapes_builder(cfg):
+  source, num_classes = cityscapes_options(cfg)
+  height, width = _cityscapes_info(cfg).image_shape[:2]
+  return cityscapes.make_builder(cfg.data_dir, source, num_classes, height, width)
+
+
 # name -> Dataset. The one place dataset names resolve.
 REGISTRY = {
     "synthetic_scenes": Dataset(_synthetic_info, _synthetic_builder),
+    "nyuv2": Dataset(_nyuv2_info, _nyuv2_builder),
+    "cityscapes": Dataset(_cityscapes_info, _cityscapes_builder,
+                          options={"source": cityscapes.SOURCES,
+                                   "num_classes": tuple(sorted(cityscapes.CLASS_NAMES))}),
 }
 
 
@@ -64,10 +135,23 @@ def info(cfg: ml_collections.ConfigDict) -> DatasetInfo:
 
 
 def prepare(cfg: ml_collections.ConfigDict) -> Source:
-  """Builds ``cfg.name`` into ``cfg.data_dir`` if needed; returns its splits."""
+  """Builds ``cfg.name`` into ``cfg.data_dir`` if needed; returns its splits.
+
+  Raises:
+    FileNotFoundError: a dataset read from user-downloaded files whose manual
+      directory (``config.dataset.manual_dir``) is missing or empty; the
+      message says what to download and the layout expected.
+  """
   builder = REGISTRY[cfg.name].builder(cfg)
   download_config = tfds.download.DownloadConfig(manual_dir=cfg.get("manual_dir"))
-  builder.download_and_prepare(download_config=download_config)
+  try:
+    builder.download_and_prepare(download_config=download_config)
+  except FileNotFoundError as e:
+    if not getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None):
+      raise
+    raise FileNotFoundError(
+        f"config.dataset.manual_dir ({cfg.get('manual_dir') or 'None: the tfds default'}):"
+        f" {e}") from e
   splits = builder.as_data_source()
   shape = tuple(builder.info.features["image"].shape)
   return Source(train=splits[cfg.train_split], eval=splits[cfg.eval_split], image_shape=shape)
