@@ -245,7 +245,13 @@ def eval_step(state: TrainState, batch, accumulators, *, model, tasks,
 
 def eval_keys(tasks, model, fusions: Sequence[str] = ()) -> list[str]:
   """The evaluation's accumulator keys: every task, then ``"<task>@<fusion>"``
-  for each fusion and task it predicts (attention: the HMSA wrapper's tasks)."""
+  for each fusion and task it predicts (attention: the HMSA wrapper's tasks).
+
+  >>> hmsa = models_lib.wrap("hmsa", models_lib.get("hps", task_channels={}))
+  >>> eval_keys([tasks_lib.get("depth"), tasks_lib.get("segmentation", num_classes=3)], hmsa,
+  ...           ("average", "attention"))
+  ['depth', 'segmentation', 'depth@average', 'segmentation@average', 'segmentation@attention']
+  """
   names = [task.name for task in tasks]
   keys = list(names)
   for fusion in fusions:
@@ -255,7 +261,11 @@ def eval_keys(tasks, model, fusions: Sequence[str] = ()) -> list[str]:
 
 
 def input_keys(tasks) -> list[str]:
-  """The batch keys the input pipeline loads: the image and what the tasks read."""
+  """The batch keys the input pipeline loads: the image and what the tasks read.
+
+  >>> input_keys([tasks_lib.get("depth", loss="attention", num_classes=3)])
+  ['image', 'depth', 'segmentation']
+  """
   keys = ["image"]
   for task in tasks:
     keys += [k for k in getattr(task, "inputs", (task.name,)) if k not in keys]

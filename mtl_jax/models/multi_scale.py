@@ -25,7 +25,7 @@ def scaled_size(size: Sequence[int], scale: float) -> tuple[int, int]:
 def resize(x: jax.Array, size: Sequence[int]) -> jax.Array:
   """Bilinear resize of NHWC ``x`` to ``size = (H, W)`` (antialiased when shrinking).
 
-  >>> resize(jnp.ones((1, 2, 2, 3)), (4, 6)).shape
+  >>> jax.eval_shape(lambda x: resize(x, (4, 6)), jax.ShapeDtypeStruct((1, 2, 2, 3), float)).shape
   (1, 4, 6, 3)
   """
   size = tuple(size)
@@ -40,8 +40,9 @@ def fuse_pair(p_low: jax.Array, a_low: jax.Array, p_high: jax.Array) -> jax.Arra
   ``p_low [B, h, w, C]`` and its attention ``a_low [B, h, w, 1]`` at the lower
   scale; ``p_high [B, H, W, C]``; ``up`` resizes to ``H, W``.
 
-  >>> float(fuse_pair(jnp.full((1, 1, 1, 1), 4.0), jnp.full((1, 1, 1, 1), 0.25),
-  ...                 jnp.zeros((1, 2, 2, 1)))[0, 1, 1, 0])
+  >>> fused = jax.jit(fuse_pair)(jnp.array([[[[4.0]]]]), jnp.array([[[[0.25]]]]),
+  ...                            jnp.array([[[[0.0]] * 2] * 2]))
+  >>> float(fused[0, 1, 1, 0])
   1.0
   """
   size = p_high.shape[1:3]
@@ -63,8 +64,9 @@ def attention_chain(preds: Sequence[jax.Array], attns: Sequence[jax.Array],
   smallest scale >= 1 (the largest scale's if all are < 1); the pair (0.5, 1)
   is ``fuse_pair``. With a single scale it is that scale's prediction.
 
-  >>> p = attention_chain([jnp.full((1, 2, 2, 1), 2.0), jnp.full((1, 1, 1, 1), 6.0)],
-  ...                     [jnp.zeros((1, 2, 2, 1)), jnp.full((1, 1, 1, 1), 0.5)], [1.0, 0.5])
+  >>> chain = jax.jit(lambda p, a: attention_chain(p, a, (1.0, 0.5)))
+  >>> p = chain([jnp.array([[[[2.0]] * 2] * 2]), jnp.array([[[[6.0]]]])],
+  ...           [jnp.array([[[[0.0]] * 2] * 2]), jnp.array([[[[0.5]]]])])
   >>> p.shape, float(p[0, 0, 0, 0])  # 0.5 * 6 + 0.5 * 2
   ((1, 2, 2, 1), 4.0)
   """
@@ -83,7 +85,8 @@ def attention_chain(preds: Sequence[jax.Array], attns: Sequence[jax.Array],
 def average(preds: Sequence[jax.Array], size: Sequence[int]) -> jax.Array:
   """Average fusion: the mean of the predictions resized to ``size``.
 
-  >>> float(average([jnp.ones((1, 1, 1, 1)), jnp.full((1, 2, 2, 1), 3.0)], (2, 2))[0, 0, 0, 0])
+  >>> mean = jax.jit(lambda a, b: average([a, b], (2, 2)))
+  >>> float(mean(jnp.array([[[[1.0]]]]), jnp.array([[[[3.0]] * 2] * 2]))[0, 0, 0, 0])
   2.0
   """
   return sum(resize(p, size) for p in preds) / len(preds)
@@ -96,6 +99,12 @@ def predict(model, variables, images: jax.Array, scales: Sequence[float],
   ``"average"``: any network, every task, ``average`` of ``model.apply`` on
   the resized images. ``"attention"``: an ``HMSA``-wrapped network, the tasks
   it has attention heads for (``HMSA.attention_fusion``).
+
+  >>> from mtl_jax.models.hps import HPS
+  >>> model, x = HPS({"depth": 1}, widths=(4, 8)), jnp.zeros((1, 8, 8, 3))
+  >>> variables = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
+  >>> jax.eval_shape(lambda v: predict(model, v, x, (0.5, 1.0, 2.0), "average"), variables)
+  {'depth': ShapeDtypeStruct(shape=(1, 8, 8, 1), dtype=float32)}
   """
   if fusion == "attention":
     return model.apply(variables, images, tuple(scales), method="attention_fusion")

@@ -19,7 +19,7 @@ def distance(pred: jax.Array, gt: jax.Array, kind: str = "smooth_l1",
   ``smooth_l1``: ``0.5 x^2 / beta`` where ``|x| < beta``, else ``|x| - beta / 2``
   (``x = d - d*``); ``l1``: ``|x|``; ``l2``: ``x^2``.
 
-  >>> distance(jnp.array([0.5, 3.0]), jnp.zeros(2)).tolist()
+  >>> jax.jit(distance)(jnp.array([0.5, 3.0]), jnp.array([0.0, 0.0])).tolist()
   [0.125, 2.5]
   """
   x = pred - gt
@@ -52,8 +52,8 @@ def depth_aware_weights(pred: jax.Array, gt: jax.Array, valid: jax.Array) -> jax
   scaled by them, as the paper describes ("the original ℓ" still propagates
   for near regions where ``α_D -> 0``).
 
-  >>> w = depth_aware_weights(jnp.array([[[2.0, 0.0]]]), jnp.array([[[2.0, 4.0]]]),
-  ...                         jnp.array([[[True, True]]]))
+  >>> w = jax.jit(depth_aware_weights)(jnp.array([[[2.0, 0.0]]]), jnp.array([[[2.0, 4.0]]]),
+  ...                                  jnp.array([[[True, True]]]))
   >>> [round(float(v), 4) for v in w[0, 0]]  # [0.5 + 0, 1 + 1]
   [0.5, 2.0]
   """
@@ -76,8 +76,9 @@ def depth_aware_terms(pred, gt, valid, kind: str = "smooth_l1", beta: float = 1.
     valid: bool ``[B, H, W]``.
     kind, beta: the distance ``ℓ`` (see ``distance``).
 
-  >>> total, count = depth_aware_terms(jnp.array([[[2.0, 0.0]]]), jnp.array([[[2.0, 4.0]]]),
-  ...                                  jnp.array([[[True, True]]]), "l1")
+  >>> l1_terms = jax.jit(lambda d, t, v: depth_aware_terms(d, t, v, "l1"))
+  >>> total, count = l1_terms(jnp.array([[[2.0, 0.0]]]), jnp.array([[[2.0, 4.0]]]),
+  ...                         jnp.array([[[True, True]]]))
   >>> float(total), int(count)  # 0.5 * 0 + 2 * 4
   (8.0, 2)
   """
@@ -92,7 +93,7 @@ def sobel(x: jax.Array) -> tuple[jax.Array, jax.Array]:
   ``∇h`` correlates with ``[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]``, ``∇v`` with
   its transpose, at every pixel whose 3x3 window lies inside the image.
 
-  >>> gh, gv = sobel(jnp.tile(jnp.arange(4.0), (1, 3, 1)))  # x increases by 1 per column
+  >>> gh, gv = jax.jit(sobel)(jnp.array([[[0.0, 1.0, 2.0, 3.0]] * 3]))  # +1 per column
   >>> gh.tolist(), gv.tolist()
   ([[[8.0, 8.0]]], [[[0.0, 0.0]]])
   """
@@ -119,8 +120,9 @@ def gradient_terms(pred: jax.Array, target: jax.Array, defined: jax.Array):
   Over the N pixels whose 3x3 window lies in the image and where ``t`` is
   defined at all 9 pixels (the Sobel response of ``t`` is meaningless elsewhere).
 
-  >>> d = jnp.tile(jnp.arange(4.0), (1, 3, 1))
-  >>> [float(v) for v in gradient_terms(d, 2 * d, jnp.ones((1, 3, 4), bool))]  # |8 - 16| * 2
+  >>> d = jnp.array([[[0.0, 1.0, 2.0, 3.0]] * 3])
+  >>> terms = jax.jit(gradient_terms)(d, 2 * d, jnp.array([[[True] * 4] * 3]))
+  >>> [float(v) for v in terms]  # |8 - 16| at each of the 2 windows
   [16.0, 2.0]
   """
   target = jnp.where(defined, target, 0.0)
@@ -147,8 +149,9 @@ def semantic_depth_map(labels: jax.Array, label_valid: jax.Array, gt: jax.Array,
     ``(s float [B, H, W], defined bool [B, H, W])``: defined where the label is
     valid and its class has at least one valid-depth pixel in the image.
 
-  >>> s, ok = semantic_depth_map(jnp.array([[[0, 0, 1, -1]]]), jnp.array([[[1, 1, 1, 0]]], bool),
-  ...                            jnp.array([[[1.0, 3.0, 5.0, 7.0]]]), jnp.ones((1, 1, 4), bool), 2)
+  >>> s, ok = jax.jit(semantic_depth_map, static_argnums=4)(
+  ...     jnp.array([[[0, 0, 1, -1]]]), jnp.array([[[True, True, True, False]]]),
+  ...     jnp.array([[[1.0, 3.0, 5.0, 7.0]]]), jnp.array([[[True] * 4]]), 2)
   >>> s.tolist(), ok.tolist()
   ([[[2.0, 2.0, 5.0, 0.0]]], [[[True, True, True, False]]])
   """

@@ -28,8 +28,9 @@ def focal_loss(logits: jax.Array, labels: jax.Array, valid: jax.Array, gamma: fl
     gamma: focusing exponent ``γ >= 0``.
     alpha: per-class weights ``α_k`` (K values), or None for all ones.
 
-  >>> logits = jnp.log(jnp.array([[[[0.5, 0.5], [0.9, 0.1]]]]))
-  >>> loss = focal_loss(logits, jnp.array([[[0, 0]]]), jnp.array([[[True, True]]]))
+  >>> probs = jnp.array([[[[0.5, 0.5], [0.9, 0.1]]]])
+  >>> loss = jax.jit(lambda p, y, v: focal_loss(jnp.log(p), y, v))(
+  ...     probs, jnp.array([[[0, 0]]]), jnp.array([[[True, True]]]))
   >>> [round(float(v), 5) for v in loss[0, 0]]  # 0.25 * log 2, 0.01 * -log 0.9
   [0.17329, 0.00105]
   """
@@ -45,8 +46,8 @@ def focal_loss(logits: jax.Array, labels: jax.Array, valid: jax.Array, gamma: fl
 def cross_entropy(logits: jax.Array, labels: jax.Array, valid: jax.Array) -> jax.Array:
   """Cross-entropy ``-log softmax(logits)[label]`` per pixel, ``float32 [B, H, W]`` (0 at invalid pixels).
 
-  >>> loss = cross_entropy(jnp.zeros((1, 1, 2, 4)), jnp.array([[[3, -1]]]),
-  ...                      jnp.array([[[True, False]]]))
+  >>> loss = jax.jit(cross_entropy)(jnp.array([[[[0.0] * 4] * 2]]), jnp.array([[[3, -1]]]),
+  ...                               jnp.array([[[True, False]]]))
   >>> [round(float(v), 5) for v in loss[0, 0]]  # log 4
   [1.38629, 0.0]
   """

@@ -41,8 +41,8 @@ PixelLoss = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 def image_labels(labels: jax.Array, valid: jax.Array, num_classes: int):
   """Multi-label targets ``float32 [B, K]`` and ``has_valid bool [B]`` of ``[B, H, W]`` labels.
 
-  >>> present, has = image_labels(jnp.array([[[2, 2]], [[0, 0]]]),
-  ...                             jnp.array([[[True, True]], [[False, False]]]), 3)
+  >>> present, has = jax.jit(image_labels, static_argnums=2)(
+  ...     jnp.array([[[2, 2]], [[0, 0]]]), jnp.array([[[True, True]], [[False, False]]]), 3)
   >>> present.tolist(), has.tolist()
   ([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]], [True, False])
   """
@@ -54,7 +54,8 @@ def image_labels(labels: jax.Array, valid: jax.Array, num_classes: int):
 def softened_kl(teacher: jax.Array, student: jax.Array, temperature: float) -> jax.Array:
   """``KL(softmax(t / τ) || softmax(s / τ))`` over the last axis; the teacher is a constant.
 
-  >>> round(float(softened_kl(jnp.array([0.0, 0.0]), jnp.log(jnp.array([0.25, 0.75])), 1.0)), 5)
+  >>> kl = jax.jit(lambda t, p: softened_kl(t, jnp.log(p), 1.0))
+  >>> round(float(kl(jnp.array([0.0, 0.0]), jnp.array([0.25, 0.75]))), 5)
   0.14384
   """
   log_t = jax.nn.log_softmax(jax.lax.stop_gradient(teacher).astype(jnp.float32) / temperature)
@@ -81,6 +82,15 @@ def self_regulation_terms(out: Mapping[str, jax.Array], labels: jax.Array, valid
     lambdas: ``(λ1, λ2, λ3)``.
     temperature: ``τ`` of both self-regulation terms.
     gate: 0 or 1 (float scalar, may be traced): the warm-up switch of SR-F and SR-L.
+
+  >>> z, f = jnp.array([[[[0.0, 0.0]] * 2]]), jnp.array([[[[1.0] * 3] * 2]])
+  >>> out = {"logits": z, "exit_logits": (z,), "class_logits": jnp.array([[[0.0, 0.0]]] * 2),
+  ...        "teacher": f, "students": (f,)}  # Students equal to teachers: KL terms 0.
+  >>> ce = lambda logits, labels, valid: jnp.where(valid, jnp.log(2.0), 0.0)
+  >>> sums, counts = jax.jit(lambda o, y, v: self_regulation_terms(o, y, v, ce))(
+  ...     out, jnp.array([[[0, -1]]]), jnp.array([[[True, False]]]))
+  >>> [round(float(x), 4) for x in sums], counts.tolist()  # [0.8 * 2 log 2, 0.2 * 4 log 2, 0, 0]
+  ([1.109, 0.5545, 0.0, 0.0], [1, 2, 2, 2])
   """
   lam1, lam2, lam3 = (float(x) for x in lambdas)
   logits, exits = out["logits"], tuple(out["exit_logits"])
