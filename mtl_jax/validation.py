@@ -112,7 +112,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in getattr(task, "inputs", ()):
       if key not in available:
         raise ConfigError(
-            f"config.tasks.{name}.loss: {task.loss!r} reads the {key!r} ground truth, which"
+            f"config.tasks.{name}.loss: {getattr(task, 'loss', name)!r} reads the {key!r}"
+            f" ground truth, which"
             f" dataset {config.dataset.name!r} lacks (it has: {', '.join(available)})")
 
   _check_name("config.model.name", config.model.name, models.REGISTRY)
