@@ -112,7 +112,8 @@ def main(argv):
   fused_rows = [n for n in names if any(k.endswith("@average") for k in results[n])]
   if fused_rows:
     print(f"\nMulti-scale evaluation over scales {SCALES} (HMSA trained on 0.5 and 1):\n")
-    titles = [f"{title} {kind}" for _, title in FUSED for kind in ("single", "average", "attention")]
+    kinds = ("single", "average", "attention")
+    titles = [f"{title} {kind}" for _, title in FUSED for kind in kinds]
     print("| run | " + " | ".join(titles) + " |")
     print("|---" * (len(titles) + 1) + "|")
     for name in fused_rows:

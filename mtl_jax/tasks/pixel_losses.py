@@ -44,7 +44,9 @@ def focal_loss(logits: jax.Array, labels: jax.Array, valid: jax.Array, gamma: fl
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, valid: jax.Array) -> jax.Array:
-  """Cross-entropy ``-log softmax(logits)[label]`` per pixel, ``float32 [B, H, W]`` (0 at invalid pixels).
+  """Cross-entropy ``-log softmax(logits)[label]`` per pixel, ``float32 [B, H, W]``.
+
+  0 at invalid pixels.
 
   >>> loss = jax.jit(cross_entropy)(jnp.array([[[[0.0] * 4] * 2]]), jnp.array([[[3, -1]]]),
   ...                               jnp.array([[[True, False]]]))
