@@ -52,7 +52,7 @@ def main(argv):
   tasks, model, balancer, tx = train.build(config)
   dp = parallel.DataParallel(config.parallel.mode, config.parallel.num_devices)
   source = data_lib.prepare(config.dataset)
-  keys = ["image"] + [t.name for t in tasks]
+  keys = train.input_keys(tasks)
   batch_size = config.input.batch_size
   it = pipeline.train_iterator(source.train, config.input, keys=keys, seed=0,
                                batch_size=batch_size)
@@ -62,7 +62,10 @@ def main(argv):
   results = {}
 
   # Floor: forward + backward of the summed losses, on one global batch.
-  floor_model = model.clone(axis_name=None)
+  if hasattr(model, "network"):  # A wrapper (models.WRAPPERS): unsynchronise the network.
+    floor_model = model.clone(network=model.network.clone(axis_name=None))
+  else:
+    floor_model = model.clone(axis_name=None)
   batch = jax.device_put(host_batch)
 
   @jax.jit
@@ -73,7 +76,7 @@ def main(argv):
       total = 0.0
       for task in tasks:
         s, c = task.loss_terms(preds[task.name], batch)
-        total += s / jnp.maximum(c, 1.0)
+        total += jnp.sum(s / jnp.maximum(c, 1.0))  # Several terms: sum_k s_k / c_k.
       return total
     return jax.grad(loss)(params)
 

@@ -51,11 +51,29 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.kwargs = ml_collections.ConfigDict()
   config.model.kwargs.widths = (8, 16, 32, 64)
   config.model.kwargs.norm = "batch"
+  # A wrapper around the network (None: none): "self_regulation" (training-time
+  # exits on every block) or "hmsa" (multi-scale attention); its options below,
+  # e.g. exit_width, or tasks / train_scale / attention_width / attention_stage.
+  config.model.wrapper = config_dict.placeholder(str)
+  config.model.wrapper_kwargs = ml_collections.ConfigDict()
 
   config.tasks = ml_collections.ConfigDict()
   config.tasks.names = ("segmentation", "depth", "normals")
   config.tasks.segmentation = ml_collections.ConfigDict({"ignore_label": -1})
-  config.tasks.depth = ml_collections.ConfigDict()
+  # "ce" or "focal" (SemBoost's semantic focal loss: focal_gamma, focal_alpha
+  # with one weight per class, None for ones).
+  config.tasks.segmentation.loss = "ce"
+  config.tasks.segmentation.focal_gamma = 2.0
+  config.tasks.segmentation.focal_alpha = config_dict.placeholder(tuple)
+  # Self-Regulation's loss (used with config.model.wrapper="self_regulation"):
+  # (λ1 image-level, λ2 pixel-level, λ3 SR-F and SR-L), temperature, MEA-only warm-up.
+  config.tasks.segmentation.sr_lambdas = (0.2, 0.8, 1.0)
+  config.tasks.segmentation.sr_temperature = 1.0
+  config.tasks.segmentation.sr_warmup_steps = 0
+  # "l1" or "attention" (SemBoost's depth-aware + joint gradient loss, with the
+  # distance "smooth_l1" (smooth_l1_beta), "l1" or "l2"; reads the segmentation labels).
+  config.tasks.depth = ml_collections.ConfigDict(
+      {"loss": "l1", "distance": "smooth_l1", "smooth_l1_beta": 1.0})
   config.tasks.normals = ml_collections.ConfigDict({"bin_width_degrees": 0.01})
 
   config.balancer = ml_collections.ConfigDict()
@@ -96,6 +114,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval.single_task_baselines = "published"
   # final.json reports the last evaluation and the mean of the last N (the field: 10).
   config.eval.summary_window = 10
+  # Multi-scale evaluation (empty: the network's own prediction only): metrics
+  # "<task>/<metric>@<fusion>" for each fusion, "average" (any network) or
+  # "attention" (config.model.wrapper="hmsa"), over these image scales.
+  config.eval.scales = ()
+  config.eval.fusions = ("average",)
 
   config.parallel = ml_collections.ConfigDict()
   config.parallel.mode = "pmap"  # "pmap" or "shard_map".

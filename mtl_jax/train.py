@@ -21,8 +21,9 @@ runs the balancer on identical input with the same key: replicas never drift.
 """
 
 import functools
+import inspect
 import time
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +48,7 @@ from mtl_jax import summary
 from mtl_jax import tasks as tasks_lib
 from mtl_jax import validation
 from mtl_jax.data import pipeline
+from mtl_jax.models import multi_scale
 from mtl_jax.models import partition
 from mtl_jax.train_state import TrainState
 
@@ -62,12 +64,17 @@ def _global_mean_losses(tasks, preds, batch, axis_name):
   """This device's share of each task's global-batch mean loss, ``[T]``.
 
   Summing the result over devices gives the mean over all valid pixels of the
-  global batch, whatever the number of valid pixels on each device.
+  global batch, whatever the number of valid pixels on each device. A task
+  whose loss has several terms (``(sums [K], counts [K])``) gets
+  ``sum_k sums_k / counts_k``, each term's count taken over the global batch.
   """
   terms = [task.loss_terms(preds[task.name], batch) for task in tasks]
-  sums = jnp.stack([s for s, _ in terms]).astype(jnp.float32)
-  counts = jax.lax.psum(jnp.stack([c for _, c in terms]).astype(jnp.float32), axis_name)
-  return sums / jnp.maximum(counts, 1.0)
+  sums = [jnp.atleast_1d(s).astype(jnp.float32) for s, _ in terms]
+  counts = jax.lax.psum(
+      jnp.concatenate([jnp.atleast_1d(c).astype(jnp.float32) for _, c in terms]), axis_name)
+  ratios = jnp.concatenate(sums) / jnp.maximum(counts, 1.0)
+  bounds = np.cumsum([0] + [s.shape[0] for s in sums])
+  return jnp.stack([ratios[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:])])
 
 
 def _varying(tree, axis_name):
@@ -190,6 +197,7 @@ def train_step(state: TrainState, batch, *, model, tasks: Sequence[Any], balance
   """
   key = jax.random.fold_in(state.rng, state.step)
   images = images_of(batch)
+  batch = {**batch, "step": state.step}  # For losses with a schedule (tasks.base).
   kwargs = dict(model=model, tasks=tasks, balancer=balancer, key=key, axis_name=axis_name)
   if balancer.needs_task_grads or force_task_grads:
     grad_fn = _feature_level_grads if level == "features" else _param_level_grads
@@ -216,16 +224,56 @@ def train_step(state: TrainState, batch, *, model, tasks: Sequence[Any], balance
 
 
 def eval_step(state: TrainState, batch, accumulators, *, model, tasks,
+              scales: Sequence[float] = (), fusions: Sequence[str] = (),
               axis_name: str = parallel.AXIS):
-  """Adds one batch to every task's metric accumulators (summed over devices)."""
-  preds = model.apply({"params": state.params, "batch_stats": state.batch_stats},
-                      images_of(batch), train=False)
+  """Adds one batch to the metric accumulators (summed over devices).
+
+  ``accumulators`` is keyed by task name for the network's own prediction and
+  by ``"<task>@<fusion>"`` for the multi-scale fusions of ``fusions`` over
+  ``scales`` (``models.multi_scale.predict``; see ``eval_keys``).
+  """
+  variables = {"params": state.params, "batch_stats": state.batch_stats}
+  images = images_of(batch)
+  outputs = {"": model.apply(variables, images, train=False)}
+  for fusion in fusions:
+    outputs[fusion] = multi_scale.predict(model, variables, images, scales, fusion)
+  by_name = {task.name: task for task in tasks}
   new = {}
-  for task in tasks:
-    delta = task.metric_update(task.metric_init(), preds[task.name], batch)
-    new[task.name] = jax.tree_util.tree_map(
-        jnp.add, accumulators[task.name], jax.lax.psum(delta, axis_name))
+  for key, acc in accumulators.items():
+    name, _, fusion = key.partition("@")
+    task = by_name[name]
+    delta = task.metric_update(task.metric_init(), outputs[fusion][name], batch)
+    new[key] = jax.tree_util.tree_map(jnp.add, acc, jax.lax.psum(delta, axis_name))
   return new
+
+
+def eval_keys(tasks, model, fusions: Sequence[str] = ()) -> list[str]:
+  """The evaluation's accumulator keys: every task, then ``"<task>@<fusion>"``
+  for each fusion and task it predicts (attention: the HMSA wrapper's tasks).
+
+  >>> hmsa = models_lib.wrap("hmsa", models_lib.get("hps", task_channels={}))
+  >>> eval_keys([tasks_lib.get("depth"), tasks_lib.get("segmentation", num_classes=3)], hmsa,
+  ...           ("average", "attention"))
+  ['depth', 'segmentation', 'depth@average', 'segmentation@average', 'segmentation@attention']
+  """
+  names = [task.name for task in tasks]
+  keys = list(names)
+  for fusion in fusions:
+    fused = getattr(model, "tasks", ()) if fusion == "attention" else names
+    keys += [f"{name}@{fusion}" for name in names if name in fused]
+  return keys
+
+
+def input_keys(tasks) -> list[str]:
+  """The batch keys the input pipeline loads: the image and what the tasks read.
+
+  >>> input_keys([tasks_lib.get("depth", loss="attention", num_classes=3)])
+  ['image', 'depth', 'segmentation']
+  """
+  keys = ["image"]
+  for task in tasks:
+    keys += [k for k in getattr(task, "inputs", (task.name,)) if k not in keys]
+  return keys
 
 
 def create_train_state(rng: jax.Array, model, tasks, balancer, tx, image_shape) -> TrainState:
@@ -247,12 +295,14 @@ def build(config: ml_collections.ConfigDict):
   tasks = []
   for name in config.tasks.names:
     kwargs = dict(config.tasks.get(name, {}))
-    if name == "segmentation":
+    if "num_classes" in inspect.signature(tasks_lib.REGISTRY[name]).parameters:
       kwargs["num_classes"] = info.num_classes
     tasks.append(tasks_lib.get(name, **kwargs))
   model = models_lib.get(
       config.model.name, task_channels={t.name: t.channels for t in tasks},
       axis_name=parallel.AXIS, **config.model.kwargs)
+  if config.model.get("wrapper"):
+    model = models_lib.wrap(config.model.wrapper, model, **config.model.wrapper_kwargs)
   balancer = balancers_lib.get(config.balancer.name, num_tasks=len(tasks),
                                **config.balancer.kwargs)
   return tasks, model, balancer, optim.optimizer(config)
@@ -280,14 +330,25 @@ def restore(config: ml_collections.ConfigDict, workdir: str):
   return tasks, model, state
 
 
-def evaluate(eval_fn, state, batches, dp: parallel.DataParallel, tasks) -> dict[str, float]:
-  """Runs ``eval_fn`` over ``batches`` and reduces the accumulators once, at the end."""
-  accumulators = dp.replicate({task.name: task.metric_init() for task in tasks})
+def evaluate(eval_fn, state, batches, dp: parallel.DataParallel, tasks,
+             keys: Optional[Sequence[str]] = None) -> dict[str, float]:
+  """Runs ``eval_fn`` over ``batches`` and reduces the accumulators once, at the end.
+
+  ``keys`` (default: the task names) are the accumulators of ``eval_step``;
+  ``"<task>@<fusion>"`` reports as ``"<task>/<metric>@<fusion>"``.
+  """
+  by_name = {task.name: task for task in tasks}
+  keys = list(keys or by_name)
+  accumulators = dp.replicate({k: by_name[k.partition("@")[0]].metric_init() for k in keys})
   for batch in batches:
     accumulators = eval_fn(state, dp.shard_batch(batch), accumulators)
   accumulators = jax.device_get(dp.unreplicate(accumulators))
-  results = {task.name: task.metric_result(accumulators[task.name]) for task in tasks}
-  return {k: float(v) for k, v in metrics_lib.flatten(results).items()}
+  results = {}
+  for key in keys:
+    name, at, fusion = key.partition("@")
+    for metric, value in by_name[name].metric_result(accumulators[key]).items():
+      results[f"{name}/{metric}{at}{fusion}"] = float(value)
+  return results
 
 
 def _check_finite(step: int, values: dict[str, float]) -> None:
@@ -311,14 +372,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   validation.validate(config)
   tasks, model, balancer, _ = build(config)
   validation.check_shapes(model, data_lib.info(config.dataset).image_shape,
-                          {task.name: task.channels for task in tasks})
+                          {task.name: task.channels for task in tasks},
+                          eval_scales=tuple(config.eval.get("scales", ())))
   dp = parallel.DataParallel(config.parallel.mode, config.parallel.num_devices)
   source = data_lib.prepare(config.dataset)
   # Epoch-based schedule fields become steps now that the split size is known.
   logging.info("Schedule: %s", epochs.describe(config, len(source.train)))
   config = epochs.to_steps(config, len(source.train))
   tx = optim.optimizer(config)
-  keys = ["image"] + [task.name for task in tasks]
+  keys = input_keys(tasks)
   train_iter = pipeline.train_iterator(
       source.train, config.input, keys=keys, seed=config.seed,
       batch_size=config.input.batch_size // jax.process_count(),
@@ -342,7 +404,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       train_step, model=model, tasks=tasks, balancer=balancer, tx=tx,
       level=config.balancer.level, force_task_grads=config.balancer.force_task_grads),
       donate_argnums=(0,))
-  eval_fn = dp.compile(functools.partial(eval_step, model=model, tasks=tasks))
+  scales = tuple(config.eval.get("scales", ()))
+  fusions = tuple(config.eval.get("fusions", ())) if scales else ()
+  eval_fn = dp.compile(functools.partial(eval_step, model=model, tasks=tasks, scales=scales,
+                                         fusions=fusions))
+  accumulator_keys = eval_keys(tasks, model, fusions)
 
   def eval_batches():
     return pipeline.eval_batches(
@@ -361,7 +427,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   progress = progress_lib.Progress(start, num_steps, config.input.batch_size)
   try:
     if start == 0 and config.eval.at_start:
-      results = report.record(0, evaluate(eval_fn, state_r, eval_batches(), dp, tasks))
+      results = report.record(0, evaluate(eval_fn, state_r, eval_batches(), dp, tasks,
+                                          accumulator_keys))
     with preemption.StopOnSignal() as stop:
       for step in range(start + 1, num_steps + 1):
         batch = next(train_iter)
@@ -374,7 +441,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
           _flush(pending, dp, writer, progress)
           save(step)
         if step % config.eval.every_steps == 0 or is_last:
-          results = report.record(step, evaluate(eval_fn, state_r, eval_batches(), dp, tasks))
+          results = report.record(step, evaluate(eval_fn, state_r, eval_batches(), dp,
+                                                     tasks, accumulator_keys))
           progress.write(f"step {step}: " + ", ".join(
               f"{k} {v:.4g}" for k, v in results.items()))
         if stop.requested:

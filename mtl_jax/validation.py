@@ -14,6 +14,7 @@ from mtl_jax import models
 from mtl_jax import optim
 from mtl_jax import parallel
 from mtl_jax import tasks
+from mtl_jax.models import multi_scale
 
 
 class ConfigError(ValueError):
@@ -40,11 +41,63 @@ def _positive(key: str, value) -> None:
     raise ConfigError(f"{key}: must be a positive integer, got {value!r}")
 
 
+def _build_task(name: str, options, dataset_info):
+  """The task as ``train.build`` makes it; its option errors name their config key."""
+  kwargs = dict(options)
+  if "num_classes" in inspect.signature(tasks.REGISTRY[name]).parameters:
+    kwargs["num_classes"] = dataset_info.num_classes
+  try:
+    return tasks.get(name, **kwargs)
+  except ValueError as e:
+    option, sep, problem = str(e).partition(":")
+    if sep and option in kwargs:  # The task's messages read "<option>: <problem>".
+      raise ConfigError(f"config.tasks.{name}.{option}:{problem}") from e
+    raise ConfigError(f"config.tasks.{name}: {e}") from e
+
+
+def _check_wrapper(config, names) -> None:
+  """``config.model.wrapper`` and its options (see ``models.WRAPPERS``)."""
+  wrapper = config.model.get("wrapper")
+  if not wrapper:
+    return
+  _check_name("config.model.wrapper", wrapper, models.WRAPPERS)
+  options = config.model.get("wrapper_kwargs", {})
+  _check_kwargs("config.model.wrapper_kwargs", options, models.WRAPPERS[wrapper],
+                reserved=("network",))
+  key = "config.model.wrapper_kwargs"
+  wrapped = ((options.get("task", "segmentation"),) if wrapper == "self_regulation"
+             else tuple(options.get("tasks", ("segmentation",))))
+  for task in wrapped:
+    if task not in names:
+      raise ConfigError(f"{key}.{'task' if wrapper == 'self_regulation' else 'tasks'}: {wrapper}"
+                        f" needs task {task!r}, which is not in config.tasks.names {names}")
+  for width in ("exit_width", "attention_width"):
+    if width in options:
+      _positive(f"{key}.{width}", options[width])
+  if wrapper == "hmsa" and not 0 < options.get("train_scale", 0.5) < 1:
+    raise ConfigError(f"{key}.train_scale: must lie in (0, 1), got {options.train_scale!r}")
+
+
+def _check_eval_scales(config) -> None:
+  scales = tuple(config.eval.get("scales", ()))
+  if not scales:
+    return
+  if (not all(isinstance(x, (int, float)) and x > 0 for x in scales)
+      or len(set(scales)) != len(scales)):
+    raise ConfigError(f"config.eval.scales: must be distinct positive numbers, got {scales}")
+  for fusion in config.eval.get("fusions", ()):
+    _check_name("config.eval.fusions", fusion, multi_scale.FUSIONS)
+    if fusion == "attention" and config.model.get("wrapper") != "hmsa":
+      raise ConfigError("config.eval.fusions: 'attention' needs the HMSA wrapper"
+                        " (config.model.wrapper='hmsa')")
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ``ConfigError`` naming the first invalid key of ``config``."""
   _check_name("config.dataset.name", config.dataset.name, data.REGISTRY)
   _check_dataset(config.dataset)
-  available = data.info(config.dataset).tasks
+  dataset_info = data.info(config.dataset)
+  available = dataset_info.tasks
   names = tuple(config.tasks.names)
   if not names:
     raise ConfigError("config.tasks.names: no task given")
@@ -58,8 +111,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
           f" which has: {', '.join(available)}")
     _check_kwargs(f"config.tasks.{name}", config.tasks.get(name, {}), tasks.REGISTRY[name],
                   reserved=("num_classes",))
+    task = _build_task(name, config.tasks.get(name, {}), dataset_info)
+    for key in getattr(task, "inputs", ()):
+      if key not in available:
+        raise ConfigError(
+            f"config.tasks.{name}.loss: {getattr(task, 'loss', name)!r} reads the {key!r}"
+            f" ground truth, which"
+            f" dataset {config.dataset.name!r} lacks (it has: {', '.join(available)})")
 
   _check_name("config.model.name", config.model.name, models.REGISTRY)
+  _check_wrapper(config, names)
+  _check_eval_scales(config)
   _check_kwargs("config.model.kwargs", config.model.kwargs, models.REGISTRY[config.model.name],
                 reserved=("task_channels", "axis_name"))
 
@@ -126,8 +188,13 @@ def _check_dataset(cfg: ml_collections.ConfigDict) -> None:
           f" {', '.join(splits)} (nyuv2 and cityscapes call the releases' val/ \"test\")")
 
 
-def check_shapes(model, image_shape, task_channels, config_name: str = "config") -> None:
-  """Traces the model on ``[1, *image_shape]`` (no allocation) and checks each head's shape."""
+def check_shapes(model, image_shape, task_channels, config_name: str = "config",
+                 eval_scales=()) -> None:
+  """Traces the model on ``[1, *image_shape]`` (no allocation) and checks each head's shape.
+
+  A wrapped network (``models.WRAPPERS``) is also traced in training mode, and
+  with ``eval_scales`` the network is traced at each of those scales.
+  """
   dummy = jax.ShapeDtypeStruct((1, *image_shape), jnp.float32)
   try:
     variables = jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(0), x, train=False), dummy)
@@ -142,3 +209,21 @@ def check_shapes(model, image_shape, task_channels, config_name: str = "config")
       raise ConfigError(
           f"{config_name}.model: head {task!r} predicts {preds[task].shape}, expected"
           f" {expected}; config.dataset.height/width must suit the network's strides")
+  if hasattr(model, "network"):  # A wrapper: training runs more than inference.
+    def train_forward(v, x):
+      return jax.vmap(lambda xi: model.apply(v, xi, train=True, mutable=["batch_stats"]),
+                      axis_name=parallel.AXIS)(x)
+    try:
+      jax.eval_shape(train_forward, variables, jax.ShapeDtypeStruct((1, *dummy.shape), dummy.dtype))
+    except Exception as e:  # pylint: disable=broad-except
+      raise ConfigError(
+          f"{config_name}.model.wrapper: {type(model).__name__} cannot train network"
+          f" {type(model.network).__name__} on images of shape {tuple(image_shape)}: {e}") from e
+  if eval_scales:
+    try:
+      jax.eval_shape(lambda v, x: multi_scale.predict(model, v, x, eval_scales, "average"),
+                     variables, dummy)
+    except Exception as e:  # pylint: disable=broad-except
+      raise ConfigError(
+          f"{config_name}.eval.scales: network {type(model).__name__} does not run on images"
+          f" of shape {tuple(image_shape)} at scales {tuple(eval_scales)}: {e}") from e

@@ -201,3 +201,21 @@ def test_step_reports_global_losses_and_weights():
   # Cross-entropy of a nearly uniform prediction over 5 classes is close to log 5.
   assert abs(float(metrics["loss/segmentation"]) - np.log(NUM_CLASSES)) < 0.5
   assert all(np.isfinite(float(v)) for v in metrics.values())
+
+
+def test_multi_term_losses_are_exact_global_batch_means():
+  """Depth's attention loss has 3 terms with different counts; 8 devices, uneven validity."""
+  task = tasks_lib.get("depth", loss="attention", num_classes=NUM_CLASSES)
+  batch = make_batch(3)
+  batch["depth"][:2] = 0.0  # Two devices without valid depth.
+  batch["segmentation"][2] = -1
+  pred = np.random.default_rng(4).uniform(0.5, 5.0, (BATCH, H, W, 1)).astype(np.float32)
+  per_device = jax.pmap(
+      lambda p, b: jax.lax.psum(train._global_mean_losses([task], {"depth": p}, b, "data"), "data"),
+      axis_name="data")
+  shard = lambda x: x.reshape(8, BATCH // 8, *x.shape[1:])
+  loss = per_device(shard(pred), {k: shard(batch[k]) for k in ("depth", "segmentation")})[0]
+  sums, counts = jax.jit(task.loss_terms)(pred, batch)
+  np.testing.assert_allclose(float(loss[0]), float(np.sum(np.asarray(sums) / np.asarray(counts))),
+                             rtol=1e-5)
+  assert np.asarray(counts).min() > 0

@@ -86,3 +86,91 @@ def test_cli_reports_a_bad_key_without_a_traceback(tmp_path):
   assert proc.returncode != 0
   assert "config.balancer.name: unknown value 'nope'" in proc.stderr
   assert "Traceback" not in proc.stderr
+
+
+def _set(config, key, value):
+  *path, field = key.split(".")
+  section = config
+  for name in path:
+    section = section[name]
+  section[field] = value
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("model.wrapper", "magic", r"config\.model\.wrapper: unknown value 'magic'; known: hmsa"),
+    ("tasks.segmentation.loss", "dice",
+     r"config\.tasks\.segmentation\.loss: unknown value 'dice'; known: ce, focal"),
+    ("tasks.segmentation.focal_alpha", (1.0, 2.0),
+     r"config\.tasks\.segmentation\.focal_alpha: needs one weight per class \(7\), got 2"),
+    ("tasks.segmentation.sr_warmup_steps", -1,
+     r"config\.tasks\.segmentation\.sr_warmup_steps: must be an integer >= 0"),
+    ("tasks.depth.loss", "berhu", r"config\.tasks\.depth\.loss: unknown value 'berhu'"),
+    ("tasks.depth.distance", "l3", r"config\.tasks\.depth\.distance: unknown value 'l3'"),
+    ("eval.scales", (0.0, 1.0), r"config\.eval\.scales: must be distinct positive numbers"),
+])
+def test_bad_option_of_the_seeds_names_its_key(config, key, value, message):
+  _set(config, key, value)
+  with pytest.raises(validation.ConfigError, match=message):
+    validation.validate(config)
+
+
+def test_wrapper_options_name_their_key(config):
+  config.model.wrapper = "hmsa"
+  config.model.wrapper_kwargs.exit_width = 4
+  with pytest.raises(validation.ConfigError,
+                     match=r"config\.model\.wrapper_kwargs\.exit_width: not an option here;"
+                           r" options: attention_stage, attention_width, tasks, train_scale"):
+    validation.validate(config)
+  del config.model.wrapper_kwargs["exit_width"]
+  config.model.wrapper_kwargs.train_scale = 1.5
+  with pytest.raises(validation.ConfigError, match=r"wrapper_kwargs\.train_scale: must lie in"):
+    validation.validate(config)
+  config.model.wrapper_kwargs.train_scale = 0.5
+  config.tasks.names = ("depth", "normals")
+  with pytest.raises(validation.ConfigError,
+                     match=r"wrapper_kwargs\.tasks: hmsa needs task 'segmentation'"):
+    validation.validate(config)
+  config.model.wrapper = "self_regulation"
+  config.model.wrapper_kwargs = {"exit_width": 0}
+  with pytest.raises(validation.ConfigError,
+                     match=r"wrapper_kwargs\.task: self_regulation needs task 'segmentation'"):
+    validation.validate(config)
+  config.tasks.names = ("segmentation", "depth")
+  with pytest.raises(validation.ConfigError,
+                     match=r"wrapper_kwargs\.exit_width: must be a positive integer"):
+    validation.validate(config)
+
+
+def test_attention_fusion_needs_hmsa_and_attention_loss_needs_labels(config, monkeypatch):
+  config.eval.scales = (0.5, 1.0)
+  validation.validate(config)  # Average fusion: any network.
+  config.eval.fusions = ("average", "attention")
+  with pytest.raises(validation.ConfigError,
+                     match=r"config\.eval\.fusions: 'attention' needs the HMSA wrapper"):
+    validation.validate(config)
+  config.model.wrapper = "hmsa"
+  validation.validate(config)
+  no_labels = data.Dataset(
+      info=lambda cfg: data.DatasetInfo(("depth", "normals"), 3, ("a", "b", "c"), (16, 24, 3)),
+      builder=None)
+  monkeypatch.setitem(data.REGISTRY, "no_labels", no_labels)
+  config.dataset.name = "no_labels"
+  config.tasks.names = ("depth",)
+  config.model.wrapper = None
+  config.eval.scales = ()
+  config.tasks.depth.loss = "attention"
+  with pytest.raises(validation.ConfigError,
+                     match=r"config\.tasks\.depth\.loss: 'attention' reads the 'segmentation'"
+                           r" ground truth, which dataset 'no_labels' lacks"):
+    validation.validate(config)
+
+
+def test_eval_scales_the_network_cannot_take(config):
+  from mtl_jax import train  # pylint: disable=g-import-not-at-top
+  config.model.kwargs.widths = (4, 8, 8, 8)
+  tasks, model, _, _ = train.build(config)
+  channels = {t.name: t.channels for t in tasks}
+  with pytest.raises(validation.ConfigError,
+                     match=r"config\.eval\.scales: network HPS does not run on images of shape"
+                           r" \(16, 24, 3\) at scales \(0\.25, 1\.0\)"):
+    validation.check_shapes(model, (16, 24, 3), channels, eval_scales=(0.25, 1.0))

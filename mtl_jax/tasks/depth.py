@@ -1,13 +1,16 @@
-"""Monocular depth: L1 loss, absolute and relative error."""
+"""Monocular depth: L1 or attention-driven loss, absolute and relative error."""
 
 import dataclasses
-from typing import Any
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
 
 from mtl_jax import metrics
+from mtl_jax.tasks import depth_attention_loss as attention
 from mtl_jax.tasks.base import Batch
+
+LOSSES = ("l1", "attention")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,7 +20,20 @@ class Depth:
   Ground truth ``batch["depth"]``: float ``[B, H, W]``, valid where it is
   finite and > 0 (0 marks missing depth). Head output ``pred``: ``[B, H, W, 1]``.
 
-  Loss: ``|d - d*|`` summed over the valid pixels (float32). Metrics (MTAN's
+  Loss (``loss``, float32):
+
+  * ``"l1"``: ``|d - d*|`` summed over the valid pixels;
+  * ``"attention"``: SemBoost's depth terms of the attention-driven loss,
+    ``L_DA + L_g(d, d*) + L_g(d, s)`` (``depth_attention_loss``): the
+    depth-aware loss with distance ``distance`` (``"smooth_l1"`` with
+    ``smooth_l1_beta``, ``"l1"`` or ``"l2"``), and the joint gradient loss on
+    Sobel gradients against the ground truth and against ``s``, the semantic
+    ground truth drawn as a piecewise-constant depth map
+    (``attention.semantic_depth_map``). It reads ``batch["segmentation"]``
+    (labels outside ``[0, num_classes)`` are ignored), so ``inputs`` names it.
+    ``loss_terms`` gives the three terms' ``(sums [3], counts [3])``.
+
+  Metrics (MTAN's
   definitions, accumulated over every valid pixel of the evaluation set rather
   than averaged over batches), in the ground truth's units:
 
@@ -36,9 +52,30 @@ class Depth:
   {'abs_err': 1.0, 'rel_err': 0.5}
   """
 
+  loss: str = "l1"
+  distance: str = "smooth_l1"
+  smooth_l1_beta: float = 1.0
+  num_classes: Optional[int] = None  # Set by the library: the dataset's classes.
+
   name = "depth"
   channels = 1
   higher_is_better = {"abs_err": False, "rel_err": False}
+
+  def __post_init__(self):
+    if self.loss not in LOSSES:
+      raise ValueError(f"loss: unknown value {self.loss!r}; known: {', '.join(LOSSES)}")
+    if self.distance not in attention.DISTANCES:
+      raise ValueError(f"distance: unknown value {self.distance!r}; known:"
+                       f" {', '.join(attention.DISTANCES)}")
+    if not self.smooth_l1_beta > 0:
+      raise ValueError(f"smooth_l1_beta: must be > 0, got {self.smooth_l1_beta!r}")
+    if self.loss == "attention" and not (self.num_classes or 0) >= 1:
+      raise ValueError("loss: 'attention' needs num_classes (the segmentation classes)")
+
+  @property
+  def inputs(self) -> tuple[str, ...]:
+    """The batch keys the loss reads (besides the image)."""
+    return ("depth", "segmentation") if self.loss == "attention" else ("depth",)
 
   def _terms(self, pred: jax.Array, batch: Batch):
     """(|d - d*| with 0 at invalid pixels, d* with 1 at invalid pixels, valid)."""
@@ -51,9 +88,24 @@ class Depth:
     return err, safe_gt, valid
 
   def loss_terms(self, pred: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array]:
-    """(sum of ``|d - d*|`` over valid pixels: float32 [], valid pixels: int32 [])."""
-    err, _, valid = self._terms(pred, batch)
-    return err.sum(), valid.sum(dtype=jnp.int32)
+    """(sum of ``|d - d*|`` over valid pixels: float32 [], valid pixels: int32 []).
+
+    With ``loss="attention"``: ``(sums float32 [3], counts int32 [3])`` of
+    ``L_DA``, ``L_g(d, d*)`` and ``L_g(d, s)``.
+    """
+    err, safe_gt, valid = self._terms(pred, batch)
+    if self.loss == "l1":
+      return err.sum(), valid.sum(dtype=jnp.int32)
+    depth = self.predict(pred).astype(jnp.float32)
+    labels = batch["segmentation"].astype(jnp.int32)
+    label_valid = (labels >= 0) & (labels < self.num_classes)
+    s, s_defined = attention.semantic_depth_map(labels, label_valid, safe_gt, valid,
+                                                self.num_classes)
+    terms = [attention.depth_aware_terms(depth, safe_gt, valid, self.distance,
+                                         self.smooth_l1_beta),
+             attention.gradient_terms(depth, safe_gt, valid),
+             attention.gradient_terms(depth, s, s_defined)]
+    return jnp.stack([t[0] for t in terms]), jnp.stack([t[1] for t in terms])
 
   def predict(self, pred: jax.Array) -> jax.Array:
     """Depth ``[B, H, W]``: the single output channel."""

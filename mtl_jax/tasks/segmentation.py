@@ -1,13 +1,14 @@
-"""Semantic segmentation: per-pixel cross-entropy, mIoU and pixel accuracy."""
+"""Semantic segmentation: per-pixel cross-entropy or focal loss, mIoU and pixel accuracy."""
 
 import dataclasses
-from typing import Any
+from typing import Any, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from mtl_jax import metrics
+from mtl_jax.tasks import pixel_losses
+from mtl_jax.tasks import self_regulation_loss
 from mtl_jax.tasks.base import Batch
 
 
@@ -19,7 +20,19 @@ class Segmentation:
   equal to ``ignore_label`` or outside ``[0, num_classes)`` are ignored (in the
   loss and in the metrics). Head output ``pred``: logits ``[B, H, W, C]``.
 
-  Loss: softmax cross-entropy, in float32, summed over the valid pixels.
+  Loss (``loss``), in float32, summed over the valid pixels:
+
+  * ``"ce"``: softmax cross-entropy;
+  * ``"focal"``: SemBoost's semantic focal loss ``-α_y (1 - p_y)^γ log p_y``
+    (``focal_gamma`` γ, ``focal_alpha`` the K per-class α, None for ones; see
+    ``pixel_losses.focal_loss``).
+
+  When the network is wrapped for Self-Regulation, its training output is a
+  dict (see ``mtl_jax.models.SelfRegulation``) and the loss becomes the
+  Self-Regulation loss with that pixel loss at every exit
+  (``self_regulation_loss``): weights ``sr_lambdas`` = (λ1, λ2, λ3),
+  temperature ``sr_temperature``, and its SR-F and SR-L terms off during the
+  first ``sr_warmup_steps`` steps (read from ``batch["step"]``; on when absent).
   Metrics, from a confusion matrix accumulated over the whole evaluation set,
   in percent (as the field's tables quote them):
 
@@ -42,13 +55,36 @@ class Segmentation:
 
   num_classes: int
   ignore_label: int = -1
+  loss: str = "ce"
+  focal_gamma: float = 2.0
+  focal_alpha: Optional[tuple[float, ...]] = None
+  sr_lambdas: tuple[float, float, float] = (0.2, 0.8, 1.0)
+  sr_temperature: float = 1.0
+  sr_warmup_steps: int = 0
 
   name = "segmentation"
   higher_is_better = {"miou": True, "pixel_acc": True}
 
   def __post_init__(self):
     if self.num_classes < 1:
-      raise ValueError(f"Segmentation: num_classes must be >= 1, got {self.num_classes}")
+      raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
+    if self.loss not in pixel_losses.PIXEL_LOSSES:
+      raise ValueError(f"loss: unknown value {self.loss!r}; known:"
+                       f" {', '.join(pixel_losses.PIXEL_LOSSES)}")
+    if not self.focal_gamma >= 0:
+      raise ValueError(f"focal_gamma: must be >= 0, got {self.focal_gamma!r}")
+    if self.focal_alpha is not None:
+      object.__setattr__(self, "focal_alpha", tuple(float(a) for a in self.focal_alpha))
+      if len(self.focal_alpha) != self.num_classes:
+        raise ValueError(f"focal_alpha: needs one weight per class ({self.num_classes}),"
+                         f" got {len(self.focal_alpha)}")
+    object.__setattr__(self, "sr_lambdas", tuple(float(x) for x in self.sr_lambdas))
+    if len(self.sr_lambdas) != 3:
+      raise ValueError(f"sr_lambdas: needs (λ1, λ2, λ3), got {self.sr_lambdas}")
+    if not self.sr_temperature > 0:
+      raise ValueError(f"sr_temperature: must be > 0, got {self.sr_temperature!r}")
+    if not isinstance(self.sr_warmup_steps, int) or self.sr_warmup_steps < 0:
+      raise ValueError(f"sr_warmup_steps: must be an integer >= 0, got {self.sr_warmup_steps!r}")
 
   @property
   def channels(self) -> int:
@@ -58,18 +94,28 @@ class Segmentation:
   def _valid(self, labels: jax.Array) -> jax.Array:
     return (labels != self.ignore_label) & (labels >= 0) & (labels < self.num_classes)
 
-  def loss_terms(self, pred: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array]:
-    """(sum of cross-entropy over valid pixels: float32 [], valid pixels: int32 []).
+  def pixel_loss(self, logits: jax.Array, labels: jax.Array, valid: jax.Array) -> jax.Array:
+    """The configured per-pixel loss ``float32 [B, H, W]``, 0 at invalid pixels."""
+    if self.loss == "focal":
+      return pixel_losses.focal_loss(logits, labels, valid, self.focal_gamma, self.focal_alpha)
+    return pixel_losses.cross_entropy(logits, labels, valid)
 
-    ``CE = -log softmax(pred)[label]`` per pixel. Ignored pixels contribute
-    exactly 0 to the sum and to its gradient; an all-ignored batch gives
-    ``(0., 0)``.
+  def loss_terms(self, pred, batch: Batch) -> tuple[jax.Array, jax.Array]:
+    """(sum of the pixel loss over valid pixels: float32 [], valid pixels: int32 []).
+
+    Ignored pixels contribute exactly 0 to the sum and to its gradient; an
+    all-ignored batch gives ``(0., 0)``. For a Self-Regulation training output
+    (a dict), the four terms ``(sums [4], counts [4])`` of
+    ``self_regulation_loss.self_regulation_terms``.
     """
     labels = batch[self.name].astype(jnp.int32)
     valid = self._valid(labels)
-    ce = optax.softmax_cross_entropy_with_integer_labels(
-        pred.astype(jnp.float32), jnp.where(valid, labels, 0))
-    return jnp.where(valid, ce, 0.0).sum(), valid.sum(dtype=jnp.int32)
+    if isinstance(pred, Mapping):
+      step = batch.get("step")
+      gate = 1.0 if step is None else (step >= self.sr_warmup_steps).astype(jnp.float32)
+      return self_regulation_loss.self_regulation_terms(
+          pred, labels, valid, self.pixel_loss, self.sr_lambdas, self.sr_temperature, gate)
+    return self.pixel_loss(pred, labels, valid).sum(), valid.sum(dtype=jnp.int32)
 
   def predict(self, pred: jax.Array) -> jax.Array:
     """Class ids ``int32 [B, H, W]``: the argmax of the logits."""
