@@ -84,10 +84,18 @@ class DataParallel:
     return jax.device_put(tree, NamedSharding(self.mesh, P()))
 
   def unreplicate(self, tree: Any) -> Any:
-    """One copy of a replicated tree (the inverse of ``replicate``)."""
-    if self.mode == "pmap":
-      return jax.tree_util.tree_map(lambda x: x[0], tree)
-    return tree
+    """One copy of a replicated tree, on the host as NumPy arrays.
+
+    Reads the first local device's replica only: nothing is compiled (an
+    on-device ``x[0]`` would compile a gather per leaf shape) and one copy
+    crosses to the host, also where the global array spans several processes.
+    """
+    def first(x):
+      if not isinstance(x, jax.Array):
+        return np.asarray(x)[0] if self.mode == "pmap" else np.asarray(x)
+      local = np.asarray(x.addressable_shards[0].data)
+      return local[0] if self.mode == "pmap" else local
+    return jax.tree_util.tree_map(first, tree)
 
   def shard_batch(self, batch: Any) -> Any:
     """Splits this process's arrays ``[B, ...]`` over its devices along the batch axis.

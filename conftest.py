@@ -1,0 +1,16 @@
+"""Set before JAX starts, for every test, doctest and notebook pytest collects.
+
+Eight simulated CPU devices for the data-parallel tests, and XLA's CPU backend
+at optimisation level 0: the tests' programs are tiny, so compilation is what
+they wait for, and level 0 compiles them several times faster (a random normal
+draw: 4.4 s -> 0.2 s with jax 0.10.2). This file sits at the repository root so
+that pytest reads it before collecting anything (``pytest mtl_jax/`` alone
+too); notebook kernels started by the tests inherit the environment.
+"""
+
+import os
+
+_FLAGS = ("--xla_force_host_platform_device_count=8", "--xla_backend_optimization_level=0")
+for _flag in _FLAGS:
+  if _flag.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()
