@@ -13,7 +13,8 @@ Everything here raises ``LayoutError`` (a ``DataError`` and a ``ValueError``,
 from ``mtl_jax.data.errors``) with a message that names the offending file or
 directory. ``scan_split`` checks the layout and every file's header (shape and
 dtype) without reading any data, so a builder can check all of it before it
-writes anything; ``load`` reads one file and checks its values. This module imports no jax and no TensorFlow.
+writes anything; ``load`` reads one file and checks its values. This module
+imports no jax and no TensorFlow.
 """
 
 import dataclasses

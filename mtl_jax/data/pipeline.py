@@ -3,9 +3,10 @@
 Training: a seeded shuffle over an endless stream of epochs, sharded per host,
 decoded and augmented (random scale-crop, horizontal flip) and batched in
 worker processes, ahead of the device. Each process reads and decodes records
-in ``config.input.read_threads`` threads, at most ``read_buffer_size`` ahead. The iterator's state is a small string
-(``get_state``/``set_state``) that checkpoints store, so a resumed run sees
-exactly the batches an uninterrupted one would.
+in ``config.input.read_threads`` threads, at most ``read_buffer_size`` ahead.
+The iterator's state is a small string (``get_state``/``set_state``) that
+checkpoints store, so a resumed run sees exactly the batches an uninterrupted
+one would.
 
 Evaluation: every example of the split once, in order, in fixed-size batches;
 the last batch is padded with examples whose ground truth is all invalid
