@@ -7,6 +7,10 @@ Fabricates an NYUv2 release in the MTAN layout at the config's size (288x384:
 temporary directory (or ``--work_dir``, reused when run again), builds the tfds
 dataset from it with the library's builder, and reports on this machine:
 
+  * per example, outside the pipeline: milliseconds to read and decode one
+    record, and to augment it (``augment.random_scale_crop`` then
+    ``random_flip`` with the config's scales), each the mean over the train
+    split, three times;
   * input: batches per second of ``pipeline.train_iterator`` over the train
     split with the config's batch and augmentation (random scale-crop, flip)
     for each ``--workers`` count (grain worker processes), and without
@@ -36,6 +40,7 @@ from ml_collections import config_flags
 from mtl_jax import data as data_lib
 from mtl_jax import parallel
 from mtl_jax import train
+from mtl_jax.data import augment
 from mtl_jax.data import nyuv2
 from mtl_jax.data import pipeline
 
@@ -64,6 +69,22 @@ def fabricate(root: str, height: int, width: int, num_train: int, seed: int = 0)
       for name, array in arrays.items():
         os.makedirs(os.path.join(root, split, name), exist_ok=True)
         np.save(os.path.join(root, split, name, f"{i}.npy"), array)
+
+
+def _per_example_ms(source, keys, scales, rounds: int = 3) -> tuple[float, float]:
+  """Mean milliseconds to read + decode one record, and to augment it."""
+  read, augmented = [], []
+  rng = np.random.default_rng(0)
+  for _ in range(rounds):
+    for i in range(len(source)):
+      t0 = time.perf_counter()
+      example = pipeline.decode(source[i], keys)
+      t1 = time.perf_counter()
+      augment.random_flip(augment.random_scale_crop(example, rng, scales), rng)
+      t2 = time.perf_counter()
+      read.append(t1 - t0)
+      augmented.append(t2 - t1)
+  return 1e3 * statistics.mean(read), 1e3 * statistics.mean(augmented)
 
 
 def _rate(iterator, count: int) -> float:
@@ -96,19 +117,22 @@ def main(argv):
   print(f"NYUv2 {height}x{width}, global batch {batch}, {os.cpu_count()} CPUs, devices"
         f" {jax.device_count()} x {jax.devices()[0].platform}, load average"
         f" {os.getloadavg()[0]:.1f}")
+  read_ms, augment_ms = _per_example_ms(source.train, keys, tuple(config.input.scales))
+  print(f"per example, in this process: read + decode {read_ms:.1f} ms, augment"
+        f" {augment_ms:.1f} ms (means)")
   print(f"{'measure':<40}{'batches/s':>10}{'images/s':>10}", flush=True)
   best = 0.0
-  for augment in (True, False):
-    for workers in map(int, _WORKERS.value if augment else ["0"]):
+  for augmenting in (True, False):
+    for workers in map(int, _WORKERS.value if augmenting else ["0"]):
       input_config = config.input.copy_and_resolve_references()
-      input_config.augment, input_config.worker_count = augment, workers
+      input_config.augment, input_config.worker_count = augmenting, workers
       iterator = pipeline.train_iterator(source.train, input_config, keys=keys, seed=0,
                                          batch_size=batch)
       rate = _rate(iterator, _BATCHES.value)
       del iterator
-      if augment:
+      if augmenting:
         best = max(best, rate)
-      what = f"input, {'augmented' if augment else 'no augmentation'}, {workers} workers"
+      what = f"input, {'augmented' if augmenting else 'no augmentation'}, {workers} workers"
       print(f"{what:<40}{rate:>10.2f}{rate * batch:>10.1f}", flush=True)
 
   if not _STEPS.value:

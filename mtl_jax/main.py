@@ -3,6 +3,9 @@
     python -m mtl_jax.main --config=configs/synthetic.py --workdir=/tmp/mtl_jax/synthetic
 
 Rerunning the same command on the same workdir resumes from its last checkpoint.
+An invalid config or a missing or wrong data file or directory ends the run with
+one message naming the config key, file or directory (exit status 1, no
+traceback).
 The console shows the progress bar, the evaluations and warnings; pass
 ``--verbosity=0`` for the libraries' INFO logs too (orbax, tfds, grain).
 """
@@ -14,6 +17,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from mtl_jax import data
 from mtl_jax import parallel
 from mtl_jax import train
 from mtl_jax import validation
@@ -31,10 +35,13 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # absl's app default is INFO.
   if _CONFIG.value.parallel.distributed:
     parallel.initialize_distributed()
+  config_file = flags.FLAGS["config"].config_filename
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except validation.ConfigError as e:
-    sys.exit(f"Invalid config {flags.FLAGS['config'].config_filename}: {e}")
+    sys.exit(f"Invalid config {config_file}: {e}")
+  except data.DataError as e:
+    sys.exit(f"Dataset {_CONFIG.value.dataset.name!r} of config {config_file}: {e}")
 
 
 if __name__ == "__main__":

@@ -150,6 +150,20 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f"config.eval.single_task_baselines: {e}") from e
   _positive("config.checkpoint.max_to_keep", config.checkpoint.max_to_keep)
 
+  scales = config.input.get("scales")
+  try:
+    scales_ok = bool(scales) and all(float(s) >= 1 for s in scales)
+  except (TypeError, ValueError):
+    scales_ok = False
+  if config.input.get("augment") and not scales_ok:
+    raise ConfigError(f"config.input.scales: random scale-crop zoom factors, each >= 1 (1 ="
+                      f" no zoom), at least one; got {scales!r}")
+
+  if not isinstance(config.input.read_threads, int) or config.input.read_threads < 0:
+    raise ConfigError(f"config.input.read_threads: must be an integer >= 0 (0: read in the"
+                      f" process's own thread), got {config.input.read_threads!r}")
+  _positive("config.input.read_buffer_size", config.input.read_buffer_size)
+
   _check_name("config.parallel.mode", config.parallel.mode, parallel.MODES)
   num_devices = config.parallel.num_devices or jax.local_device_count()
   if num_devices > jax.local_device_count():

@@ -26,6 +26,9 @@ def config():
     ("schedule.num_steps", 0, r"config\.schedule\.num_steps: must be a positive integer"),
     ("optimizer.learning_rate", -1.0, r"config\.optimizer\.learning_rate: must be > 0"),
     ("input.batch_size", 12, r"config\.input\.batch_size: 12 does not split over 8 devices"),
+    ("input.scales", (1.0, 0.8), r"config\.input\.scales: .* each >= 1 .*got \(1\.0, 0\.8\)"),
+    ("input.read_threads", -1, r"config\.input\.read_threads: must be an integer >= 0"),
+    ("input.read_buffer_size", 0, r"config\.input\.read_buffer_size: must be a positive"),
 ])
 def test_bad_value_names_its_key(config, key, value, message):
   section, field = key.split(".")

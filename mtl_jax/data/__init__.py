@@ -17,6 +17,9 @@ Registered datasets (``config.dataset`` fields each one reads besides
 nyuv2 and cityscapes read user-downloaded files from ``manual_dir`` (None: the
 tfds default ``<data_dir>/downloads/manual``); their splits are ``train`` and
 ``test`` (the releases' ``val/``, which the field evaluates on).
+
+Missing or wrong files and directories raise ``DataError`` (``errors.py``),
+whose message names the file, directory or ``config.dataset`` key.
 """
 
 from typing import Any, Callable, NamedTuple, Optional
@@ -28,6 +31,7 @@ from mtl_jax.data import cityscapes
 from mtl_jax.data import nyuv2
 from mtl_jax.data import scenes
 from mtl_jax.data import synthetic_scenes
+from mtl_jax.data.errors import DataDirError, DataError, LayoutError, ManualDirError
 
 
 class DatasetInfo(NamedTuple):
@@ -138,20 +142,33 @@ def prepare(cfg: ml_collections.ConfigDict) -> Source:
   """Builds ``cfg.name`` into ``cfg.data_dir`` if needed; returns its splits.
 
   Raises:
-    FileNotFoundError: a dataset read from user-downloaded files whose manual
+    ManualDirError: a dataset read from user-downloaded files whose manual
       directory (``config.dataset.manual_dir``) is missing or empty; the
       message says what to download and the layout expected.
+    LayoutError: a user-downloaded file or directory that is wrong, named.
+    DataDirError: ``config.dataset.data_dir`` cannot be written or read.
+    (All three are ``DataError``s.)
   """
   builder = REGISTRY[cfg.name].builder(cfg)
   download_config = tfds.download.DownloadConfig(manual_dir=cfg.get("manual_dir"))
   try:
     builder.download_and_prepare(download_config=download_config)
-  except FileNotFoundError as e:
+    splits = builder.as_data_source()
+  except FileNotFoundError as e:  # ManualDirError included.
     if not getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None):
-      raise
-    raise FileNotFoundError(
+      raise _data_dir_error(cfg, e) from e
+    raise ManualDirError(
         f"config.dataset.manual_dir ({cfg.get('manual_dir') or 'None: the tfds default'}):"
         f" {e}") from e
-  splits = builder.as_data_source()
+  except DataError:
+    raise
+  except OSError as e:
+    raise _data_dir_error(cfg, e) from e
   shape = tuple(builder.info.features["image"].shape)
   return Source(train=splits[cfg.train_split], eval=splits[cfg.eval_split], image_shape=shape)
+
+
+def _data_dir_error(cfg, e: OSError) -> DataDirError:
+  where = cfg.get("data_dir") or "None: the tfds default"
+  return DataDirError(f"config.dataset.data_dir ({where}): preparing dataset {cfg.name!r}"
+                      f" there failed: {e}")

@@ -5,18 +5,28 @@ An example holds any subset of these keys (no others)::
   image         uint8   [H, W, 3]
   segmentation  int32   [H, W]      -1 = ignore
   depth         float32 [H, W]      0 = invalid
-  normals       float32 [H, W, 3]   unit, camera frame (x right, y down,
-                                    z forward); all zeros = invalid
+  normals       float32 [H, W, 3]   camera frame (x right, y down, z forward);
+                                    all zeros = invalid
 
 Every function takes an explicit ``np.random.Generator``, returns a new dict
-with the same keys, dtypes and shapes, and leaves its input untouched.
+with the same keys, dtypes and shapes, and leaves its input untouched (arrays
+it does not change may be shared with the input).
+
+``random_scale_crop`` is the ``RandomScaleCrop`` that the MTAN repository's
+issue 34 contributed and LibMTL, Nash-MTL, FAMO and CAGrad copy for NYUv2 and
+Cityscapes, reproduced operation by operation, including PyTorch's float32
+index arithmetic of ``F.interpolate`` (``mtl_jax.data.interpolate``). Only the
+window is resized, in float32; a scale of 1 computes nothing.
 """
 
 from typing import Sequence
 
 import numpy as np
 
+from mtl_jax.data import interpolate
+
 _KEYS = ("image", "segmentation", "depth", "normals")
+_BILINEAR = ("image", "normals")  # The rest are resized by nearest neighbour.
 
 
 def _check_keys(example):
@@ -25,97 +35,95 @@ def _check_keys(example):
     raise KeyError(f"augment knows the keys {_KEYS}; got also {sorted(unknown)}")
 
 
-def _nearest_index(out_size, in_size):
-  """PyTorch ``mode='nearest'``: source index ``floor(i * in / out)``."""
-  return np.minimum((np.arange(out_size) * in_size) // out_size, in_size - 1)
+def crop_size(height: int, width: int, scale: float) -> tuple[int, int]:
+  """The window ``(int(height / scale), int(width / scale))`` of a zoom by ``scale``.
 
+  Truncated as the field's code does (not rounded): Cityscapes' 128 rows at
+  scale 1.2 give a 106-row window.
 
-def _linear_taps(out_size, in_size):
-  """Indices and weights of ``align_corners=True`` linear interpolation."""
-  if out_size == 1 or in_size == 1:
-    pos = np.zeros(out_size)
-  else:
-    pos = np.arange(out_size) * ((in_size - 1) / (out_size - 1))
-  lo = np.minimum(np.floor(pos).astype(np.int64), in_size - 1)
-  hi = np.minimum(lo + 1, in_size - 1)
-  return lo, hi, pos - lo
-
-
-def _bilinear(x, out_h, out_w):
-  """Bilinear resize (align_corners=True) of ``x`` [h, w, C] in float64."""
-  x = x.astype(np.float64)
-  y0, y1, wy = _linear_taps(out_h, x.shape[0])
-  x0, x1, wx = _linear_taps(out_w, x.shape[1])
-  rows = x[y0] * (1.0 - wy)[:, None, None] + x[y1] * wy[:, None, None]
-  return rows[:, x0] * (1.0 - wx)[None, :, None] + rows[:, x1] * wx[None, :, None]
+  >>> crop_size(128, 256, 1.2), crop_size(288, 384, 1.5)
+  ((106, 213), (192, 256))
+  """
+  if not scale >= 1.0:
+    raise ValueError(f"scale-crop factors must be >= 1 (a zoom in); got {scale}")
+  return int(height / scale), int(width / scale)
 
 
 def random_scale_crop(example: dict, rng: np.random.Generator,
                       scales: Sequence[float] = (1.0, 1.2, 1.5)) -> dict:
-  """Crops a random window 1/s of the size and resizes it back (MTAN's RandomScaleCrop).
+  """Crops a random window 1/s of the size and resizes it back (the field's RandomScaleCrop).
 
-  Picks ``s`` uniformly from ``scales``, a window of ``(round(H / s),
-  round(W / s))`` at a uniformly random position, and resizes it to ``(H, W)``:
-  image and normals bilinearly (``align_corners=True``, as in MTAN and
-  Auto-Lambda), segmentation and depth by nearest neighbour (PyTorch's
-  ``'nearest'``: source index ``floor(i * h / H)``). Depth is divided by ``s``:
-  the zoomed view shows the scene as if ``s`` times closer. Normals are
-  renormalised to unit length; an output normal is invalid (zero) exactly where
-  its nearest source normal is invalid, and where valid neighbours cancel out
-  it takes the nearest source normal. (Liu et al., "End-to-End Multi-Task
-  Learning with Attention", CVPR 2019; Liu et al., "Auto-Lambda", TMLR 2022.)
+  Draws ``s`` uniformly from ``scales``, then a window of ``(h, w) =
+  crop_size(H, W, s)`` (``int``, not rounded) whose top-left corner ``(i, j)``
+  is uniform over ``0..H - h`` and ``0..W - w``, and resizes the window back to
+  ``(H, W)`` as the field's code does with ``F.interpolate``:
+
+  * image and normals: bilinear, ``align_corners=True``
+    (``interpolate.linear_taps``). The image is rounded (half up) back to uint8
+    (the field keeps it as float in [0, 1]; rounding adds at most half a grey
+    level). Normals are not renormalised: where the window blends different
+    normals (or a zero, invalid one) the vector is shorter than 1, as the
+    field's targets are; the normals loss uses them as they are, as MTAN's;
+  * segmentation and depth: nearest neighbour (``interpolate.nearest_index``);
+  * depth divided by ``s`` (float32): the zoomed view shows the scene as if
+    ``s`` times closer; 0 (invalid) stays 0.
+
+  At ``s = 1`` the window is the whole example and the resize is the identity,
+  so nothing is computed (the arrays are returned as they are). (Liu et al.,
+  "End-to-End Multi-Task Learning with Attention", CVPR 2019, and the
+  RandomScaleCrop of github.com/lorenmt/mtan issue 34, used by Nash-MTL, FAMO,
+  LibMTL and CAGrad.)
 
   Args:
     example: dict of arrays, keys any subset of image [H, W, 3] uint8,
       segmentation [H, W], depth [H, W], normals [H, W, 3].
-    rng: source of the scale and window position.
+    rng: source of the scale and window position (three draws).
     scales: zoom factors >= 1, drawn uniformly.
 
   Returns:
     A new dict, same keys, dtypes and shapes.
 
-  Example::
+  A 3x4 depth map zoomed by 2: a 1x2 window (here the values 9 and 10, at
+  row 2, columns 1 and 2), each pixel repeated and divided by 2:
 
-    rng = np.random.default_rng(0)
-    ex = {"image": np.zeros((96, 128, 3), np.uint8),
-          "depth": np.ones((96, 128), np.float32)}
-    out = random_scale_crop(ex, rng, scales=(2.0,))
-    out["depth"][0, 0]  # 0.5
+  >>> ex = {"depth": np.arange(12, dtype=np.float32).reshape(3, 4)}
+  >>> random_scale_crop(ex, np.random.default_rng(0), scales=(2.0,))["depth"].tolist()
+  [[4.5, 4.5, 5.0, 5.0], [4.5, 4.5, 5.0, 5.0], [4.5, 4.5, 5.0, 5.0]]
   """
   _check_keys(example)
   if not example:
     return {}
-  h, w = next(iter(example.values())).shape[:2]
+  height, width = next(iter(example.values())).shape[:2]
   s = float(scales[rng.integers(len(scales))])
-  ch = int(min(max(round(h / s), 1), h))
-  cw = int(min(max(round(w / s), 1), w))
-  i = int(rng.integers(0, h - ch + 1))
-  j = int(rng.integers(0, w - cw + 1))
-  rows, cols = _nearest_index(h, ch) + i, _nearest_index(w, cw) + j
+  h, w = crop_size(height, width, s)
+  i = int(rng.integers(0, height - h + 1))
+  j = int(rng.integers(0, width - w + 1))
+  if (h, w) == (height, width):
+    return dict(example)
+  rows = interpolate.nearest_index(height, h)
+  cols = interpolate.nearest_index(width, w)
   out = {}
   for key, value in example.items():
-    crop = value[i:i + ch, j:j + cw]
-    if key == "image":
-      resized = _bilinear(crop, h, w)
-      out[key] = np.clip(np.round(resized), 0, 255).astype(value.dtype)
-    elif key == "segmentation":
-      out[key] = value[rows[:, None], cols[None, :]]
-    elif key == "depth":
-      out[key] = (value[rows[:, None], cols[None, :]] / s).astype(value.dtype)
-    else:  # normals
-      nearest = value[rows[:, None], cols[None, :]].astype(np.float64)
-      valid = np.any(nearest != 0, axis=-1, keepdims=True)
-      n = _bilinear(crop, h, w)
-      norm = np.linalg.norm(n, axis=-1, keepdims=True)
-      n = np.where(norm > 1e-6, n / np.maximum(norm, 1e-12), nearest)
-      out[key] = np.where(valid, n, 0.0).astype(value.dtype)
+    crop = value[i:i + h, j:j + w]
+    if key in _BILINEAR:
+      resized = interpolate.resize_bilinear(crop, height, width)
+      if value.dtype == np.uint8:  # Rounded half up; a blend of uint8 stays in [0, 255.5).
+        resized += 0.5
+      out[key] = resized.astype(value.dtype, copy=False)
+    else:
+      resized = crop.take(rows, axis=0).take(cols, axis=1)
+      if key == "depth":
+        resized = resized / np.asarray(s, resized.dtype)
+      out[key] = resized
   return out
 
 
 def random_flip(example: dict, rng: np.random.Generator, p: float = 0.5) -> dict:
   """Flips every key horizontally with probability ``p``; negates normals' x.
 
-  Always draws one number from ``rng``, flipped or not.
+  The field's flip (``torch.flip`` of the columns, ``normal[0] = -normal[0]``).
+  Always draws one number from ``rng``, flipped or not; unflipped arrays are
+  returned as they are.
 
   Args:
     example: dict of arrays, keys any subset of image [H, W, 3],
@@ -126,21 +134,18 @@ def random_flip(example: dict, rng: np.random.Generator, p: float = 0.5) -> dict
   Returns:
     A new dict, same keys, dtypes and shapes.
 
-  Example::
-
-    ex = {"depth": np.arange(6, dtype=np.float32).reshape(2, 3)}
-    random_flip(ex, np.random.default_rng(0), p=1.0)["depth"]
-    # [[2, 1, 0], [5, 4, 3]]
+  >>> ex = {"depth": np.arange(6, dtype=np.float32).reshape(2, 3)}
+  >>> random_flip(ex, np.random.default_rng(0), p=1.0)["depth"].tolist()
+  [[2.0, 1.0, 0.0], [5.0, 4.0, 3.0]]
   """
   _check_keys(example)
-  flip = rng.random() < p
+  if not rng.random() < p:
+    return dict(example)
   out = {}
   for key, value in example.items():
-    if not flip:
-      out[key] = value.copy()
-      continue
     flipped = value[:, ::-1].copy()
     if key == "normals":
-      flipped[..., 0] = -flipped[..., 0] + 0.0  # + 0.0 turns -0.0 into 0.0.
+      flipped[..., 0] *= -1
+      flipped[..., 0] += 0.0  # Turns -0.0 into 0.0.
     out[key] = flipped
   return out

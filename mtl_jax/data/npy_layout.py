@@ -9,11 +9,12 @@ also train on, hold one NumPy file per sample and modality::
 
 with the same indices (0, 1, ..., N - 1) in every modality of a split.
 
-Everything here raises ``LayoutError`` (a ``ValueError``) with a message that
-names the offending file or directory. ``scan_split`` checks the layout and
-every file's header (shape and dtype) without reading any data, so a builder
-can check all of it before it writes anything; ``load`` reads one file and
-checks its values. This module imports no jax and no TensorFlow.
+Everything here raises ``LayoutError`` (a ``DataError`` and a ``ValueError``,
+from ``mtl_jax.data.errors``) with a message that names the offending file or
+directory. ``scan_split`` checks the layout and every file's header (shape and
+dtype) without reading any data, so a builder can check all of it before it
+writes anything; ``load`` reads one file and checks its values. This module
+imports no jax and no TensorFlow.
 """
 
 import dataclasses
@@ -23,13 +24,13 @@ from typing import Sequence
 
 import numpy as np
 
+from mtl_jax.data import errors
+
+LayoutError = errors.LayoutError  # Raised here; the builders raise it too.
+
 _INDEX_FILE = re.compile(r"^(0|[1-9][0-9]*)\.npy$")
 IMAGE_ATOL = 1e-5  # Slack on the [0, 1] range of float images (rounding error).
 NORMAL_ATOL = 1e-3  # Slack on the [-1, 1] range of normal components.
-
-
-class LayoutError(ValueError):
-  """A manual-download directory that does not hold what a builder expects."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,12 +260,13 @@ def _check_finite(x: np.ndarray, path: str) -> None:
 
 
 def manual_dir_or_raise(dl_manager) -> str:
-  """``dl_manager.manual_dir``, with a missing or empty directory as FileNotFoundError.
+  """``dl_manager.manual_dir``, with a missing or empty directory as ``ManualDirError``.
 
   tfds raises an AssertionError that names the directory and repeats the
   builder's ``MANUAL_DOWNLOAD_INSTRUCTIONS``; this keeps that message.
+  ``ManualDirError`` is a ``DataError`` and a ``FileNotFoundError``.
   """
   try:
     return os.fspath(dl_manager.manual_dir)
   except AssertionError as e:
-    raise FileNotFoundError(str(e)) from e
+    raise errors.ManualDirError(str(e)) from e

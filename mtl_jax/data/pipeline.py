@@ -2,9 +2,11 @@
 
 Training: a seeded shuffle over an endless stream of epochs, sharded per host,
 decoded and augmented (random scale-crop, horizontal flip) and batched in
-worker processes, ahead of the device. The iterator's state is a small string
-(``get_state``/``set_state``) that checkpoints store, so a resumed run sees
-exactly the batches an uninterrupted one would.
+worker processes, ahead of the device. Each process reads and decodes records
+in ``config.input.read_threads`` threads, at most ``read_buffer_size`` ahead.
+The iterator's state is a small string (``get_state``/``set_state``) that
+checkpoints store, so a resumed run sees exactly the batches an uninterrupted
+one would.
 
 Evaluation: every example of the split once, in order, in fixed-size batches;
 the last batch is padded with examples whose ground truth is all invalid
@@ -77,7 +79,8 @@ def train_iterator(source: Any, input_config: ml_collections.ConfigDict, *,
   Args:
     source: a random-access source (``len`` and ``__getitem__``).
     input_config: ``config.input`` (``augment``, ``scales``, ``flip``,
-      ``worker_count``, ``worker_buffer_size``).
+      ``worker_count``, ``worker_buffer_size``, ``read_threads``,
+      ``read_buffer_size``).
     keys: the keys to keep ("image" and the tasks' ground truth).
     seed: the shuffle and augmentation seed.
     batch_size: examples per batch on this host.
@@ -94,7 +97,9 @@ def train_iterator(source: Any, input_config: ml_collections.ConfigDict, *,
   loader = grain.DataLoader(
       data_source=source, sampler=sampler, operations=operations,
       worker_count=input_config.worker_count,
-      worker_buffer_size=input_config.worker_buffer_size)
+      worker_buffer_size=input_config.worker_buffer_size,
+      read_options=grain.ReadOptions(num_threads=input_config.read_threads,
+                                     prefetch_buffer_size=input_config.read_buffer_size))
   return iter(loader)
 
 

@@ -29,8 +29,9 @@ def _within_key(threshold: float) -> str:
 class Normals:
   """Per-pixel surface-normal regression.
 
-  Ground truth ``batch["normals"]``: float ``[B, H, W, 3]`` unit vectors;
-  pixels whose vector is all zeros are invalid. Head output ``pred``:
+  Ground truth ``batch["normals"]``: float ``[B, H, W, 3]`` unit vectors
+  (shorter where the field's scale-crop augmentation blends normals; used as
+  they are, as MTAN does); pixels whose vector is all zeros are invalid. Head output ``pred``:
   ``[B, H, W, 3]``, normalised here (a zero prediction stays zero: no NaN).
 
   Loss: ``1 - <n, n*>`` with ``n = pred / sqrt(|pred|^2 + 1e-6)``, summed

@@ -68,11 +68,37 @@ def test_prepare_reads_the_configured_manual_dir(tmp_path):
 def test_prepare_names_the_manual_dir_key(tmp_path):
   config = _config("cityscapes", data_dir=str(tmp_path / "tfds"),
                    manual_dir=str(tmp_path / "nowhere"))
-  with pytest.raises(FileNotFoundError) as raised:
+  with pytest.raises(data.ManualDirError) as raised:
     data.prepare(config.dataset)
+  assert isinstance(raised.value, data.DataError) and isinstance(raised.value, FileNotFoundError)
   message = str(raised.value)
   assert message.startswith(f"config.dataset.manual_dir ({tmp_path / 'nowhere'})")
   assert "github.com/lorenmt/mtan" in message and "label_7/<index>.npy" in message
+
+
+def test_prepare_names_a_data_dir_it_cannot_write(tmp_path):
+  (tmp_path / "a_file").write_text("")
+  config = _config("nyuv2", height=6, width=8, data_dir=str(tmp_path / "a_file" / "tfds"),
+                   manual_dir=str(tmp_path / "nowhere"))
+  with pytest.raises(data.DataDirError) as raised:
+    data.prepare(config.dataset)
+  assert isinstance(raised.value, data.DataError) and isinstance(raised.value, OSError)
+  assert str(raised.value).startswith(
+      f"config.dataset.data_dir ({tmp_path / 'a_file' / 'tfds'}): preparing dataset 'nyuv2'"
+      " there failed: ")
+  assert "Not a directory" in str(raised.value)
+
+
+def test_bad_file_is_a_data_error(tmp_path):
+  spec = {"image": ("image", (6, 8, 3), 0), "label": ("label", (6, 8), 13),
+          "depth": ("depth", (6, 8), 0), "normal": ("normal", (6, 8, 3), 0)}
+  manual_files.write_npy_layout(tmp_path / "files", spec, {"train": 1, "val": 1})
+  os.remove(tmp_path / "files" / "val" / "label" / "0.npy")
+  config = _config("nyuv2", height=6, width=8, data_dir=str(tmp_path / "tfds"),
+                   manual_dir=str(tmp_path / "files"))
+  with pytest.raises(data.LayoutError, match="val/label/0.npy is missing") as raised:
+    data.prepare(config.dataset)
+  assert isinstance(raised.value, data.DataError) and isinstance(raised.value, ValueError)
 
 
 @pytest.mark.parametrize("name, key, value, message", [
