@@ -80,8 +80,7 @@ class XTAM(nn.Module):
     >>> import jax, jax.numpy as jnp
     >>> module = XTAM(features=4, pool=2)
     >>> f_t, e_s = jnp.ones((1, 4, 4, 3)), jnp.ones((1, 4, 4, 5))
-    >>> variables = module.init(jax.random.key(0), f_t, e_s)
-    >>> out = module.apply(variables, f_t, e_s)
+    >>> out, variables = jax.jit(module.init_with_output)(jax.random.key(0), f_t, e_s)
     >>> out.shape, float(jnp.abs(out).max())  # Zero at initialisation.
     ((1, 4, 4, 4), 0.0)
   """

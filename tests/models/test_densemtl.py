@@ -52,7 +52,8 @@ def test_switches_drop_exactly_their_terms():
 @pytest.mark.parametrize("kwargs,match", [
     (dict(stages=(2,)), "stages"), (dict(stages=(0, 0)), "stages"),
     (dict(pool=(2, 2)), "pool"), (dict(pool=0), "pool"),
-    (dict(decoder_widths=(4,)), "decoder_widths")])
+    (dict(decoder_widths=(4,)), "decoder_widths"),
+    (dict(self_attention=False, cross_attention=False), "self_attention or cross_attention")])
 def test_bad_options_name_the_option(kwargs, match):
   model = models.get("densemtl", task_channels=TASKS, widths=(4, 8), **kwargs)
   with pytest.raises(ValueError, match=match):

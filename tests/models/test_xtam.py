@@ -1,5 +1,6 @@
 """xTAM and its pooling against NumPy references on small hand-made inputs."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpy_resize
@@ -49,7 +50,7 @@ def test_xtam_matches_numpy_reference():
   for pool, (h, w) in ((2, (4, 6)), (1, (2, 3))):
     target, source = rng.normal(size=(2, h, w, 3)), rng.normal(size=(2, h, w, 5))
     params = random_params(rng, 3, 5, 4)
-    out = XTAM(features=4, pool=pool).apply(
+    out = jax.jit(XTAM(features=4, pool=pool).apply)(
         {"params": params}, jnp.asarray(target, jnp.float32), jnp.asarray(source, jnp.float32))
     assert out.shape == (2, h, w, 4)
     np.testing.assert_allclose(out, numpy_xtam(target, source, params, pool),
