@@ -13,13 +13,22 @@ from its representation (``stages.stage_features``).
 
 from mtl_jax.models import multi_scale
 from mtl_jax.models import partition
+from mtl_jax.models.densemtl import DenseMTL
 from mtl_jax.models.hmsa import HMSA
 from mtl_jax.models.hps import HPS
+from mtl_jax.models.lsu import LSU
 from mtl_jax.models.self_regulation import SelfRegulation
+from mtl_jax.models.semboost import SemBoost
+from mtl_jax.models.staged_decoder import StagedDecoder
+from mtl_jax.models.task_exchange import TaskExchange
+from mtl_jax.models.up_skip_decoder import UpSkipDecoder, semi_dense_sum
+from mtl_jax.models.xtam import XTAM
 
 # name -> Module class. The one place model names resolve.
 REGISTRY = {
     "hps": HPS,
+    "densemtl": DenseMTL,
+    "semboost": SemBoost,
 }
 
 
