@@ -32,17 +32,18 @@ Flags:
   --config.dataset.height=H --config.dataset.width=W --config.input.batch_size=B
                             image size and global batch (any config field works)
 
-A check on a tiny setting (about a minute on 2 CPU cores):
+A check on a tiny setting (a few minutes on 2 CPU cores, mostly compilation):
 
     python -m benchmarks.balancers --methods=ew,imtl_g,pcgrad --steps=2 --repeats=2 \\
         --config.dataset.height=16 --config.dataset.width=24 \\
         --config.input.batch_size=8 --config.model.kwargs.widths='(4,8)'
 
-The default setting compiles 32 programs. On CPU at XLA's default optimisation
-level each takes several seconds to a minute to compile (random-number code
-compiles slowly under ``jax_threefry_partitionable``): expect 20 to 40 minutes
-in all on 2 cores, a few minutes on one GPU. Batches are rendered scenes
-(``mtl_jax.data.scenes``), so no dataset is built.
+The default setting compiles 32 programs (plus the network's initialisation). On
+CPU at XLA's default optimisation level each takes tens of seconds to compile
+(random-number code compiles slowly under ``jax_threefry_partitionable``), and
+each program runs ``1 + steps * repeats`` steps: expect 30 to 60 minutes on 2
+quiet CPU cores (``--steps=5 --repeats=3`` about halves it), minutes on one GPU.
+Batches are rendered scenes (``mtl_jax.data.scenes``), so no dataset is built.
 """
 
 import functools
