@@ -1,17 +1,37 @@
 """Flax linen networks, built by name.
 
-Every network takes ``task_channels`` (task -> head channels) and
-``axis_name``; it has ``encode(images, train)`` (the shared representation),
-``decode(features, train)`` (``{task: prediction}``) and ``__call__`` (both).
-Task-specific parameters follow ``partition``'s naming convention.
+Every network takes ``task_channels`` (task -> head channels), ``axis_name``,
+``encoder`` (a name in ``encoders``) and ``widths``; it has
+``encode(images, train)`` (the shared representation), ``decode(features,
+train)`` (``{task: prediction}``) and ``__call__`` (both). Task-specific
+parameters follow ``partition``'s naming convention.
+
+| name | network | task-specific parameters |
+|---|---|---|
+| ``hps`` | hard parameter sharing: shared encoder, a decoder per task | ``heads_<t>`` |
+| ``mtran`` | MTRAN (Ji et al. 2023): residual attention (CBAM) task networks | ``branches_<t>`` |
+| ``mtan`` | MTAN (Liu et al. 2019): task attention masks over a shared SegNet | ``attention_<t>`` |
+| ``cross_stitch`` | cross-stitch columns (Misra et al. 2016) | ``decoders_<t>`` |
+| ``single_task`` | one independent network per task | ``networks_<t>`` (all) |
 """
 
+from mtl_jax.models import encoders
 from mtl_jax.models import partition
+from mtl_jax.models.cbam import CBAM
+from mtl_jax.models.cross_stitch import CrossStitch, CrossStitchUnit
 from mtl_jax.models.hps import HPS
+from mtl_jax.models.mtan import MTAN
+from mtl_jax.models.mtran import MTRAN
+from mtl_jax.models.residual_attention import ResidualAttention
+from mtl_jax.models.single_task import SingleTask
 
 # name -> Module class. The one place model names resolve.
 REGISTRY = {
     "hps": HPS,
+    "mtran": MTRAN,
+    "mtan": MTAN,
+    "cross_stitch": CrossStitch,
+    "single_task": SingleTask,
 }
 
 
