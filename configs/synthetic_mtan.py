@@ -4,8 +4,8 @@
 
 The shared network is SegNet-like, built on the conv encoder of
 ``synthetic_hps`` (widths 8..64, two conv layers per stage) with a decoder
-mirroring it (two per level); per task, attention masks over every encoder
-stage and decoder level. Equal weights.
+mirroring it (two per level; ``model.kwargs.decoder_depths``); per task,
+attention masks over every encoder stage and decoder level. Equal weights.
 """
 
 from configs import default
@@ -15,6 +15,5 @@ def get_config():
   config = default.get_config()
   config.model.name = "mtan"
   config.model.kwargs.encoder = "conv"
-  config.model.kwargs.decoder_depths = (2, 2, 2, 2)
   config.eval.at_start = True
   return config

@@ -17,13 +17,21 @@ parameters follow ``partition``'s naming convention.
 
 from mtl_jax.models import encoders
 from mtl_jax.models import partition
+from mtl_jax.models import resize
 from mtl_jax.models.cbam import CBAM
+from mtl_jax.models.conv_block import ConvBlock
+from mtl_jax.models.conv_encoder import ConvEncoder, ConvStage
 from mtl_jax.models.cross_stitch import CrossStitch, CrossStitchUnit
 from mtl_jax.models.hps import HPS
 from mtl_jax.models.mtan import MTAN
-from mtl_jax.models.mtran import MTRAN
+from mtl_jax.models.mtan_attention import AttentionMask, TaskAttention
+from mtl_jax.models.mtran import MTRAN, MTRANBranch
 from mtl_jax.models.residual_attention import ResidualAttention
+from mtl_jax.models.resnet_dilated import Bottleneck, DilatedResNet, ResNetStage
+from mtl_jax.models.segnet_decoder import SegNetDecoder
+from mtl_jax.models.segnet_encoder import SegNetEncoder
 from mtl_jax.models.single_task import SingleTask
+from mtl_jax.models.unet_decoder import UNetDecoder
 
 # name -> Module class. The one place model names resolve.
 REGISTRY = {

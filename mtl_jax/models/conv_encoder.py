@@ -21,6 +21,13 @@ class ConvStage(nn.Module):
     pool: whether the stage starts by halving the size.
     norm: normalisation kind (see ``conv_block.norm_layer``).
     axis_name: data-parallel axis for batch norm.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> stage, x = ConvStage(8, norm="none"), jnp.zeros((1, 16, 24, 4))
+    >>> v = jax.eval_shape(lambda x: stage.init(jax.random.key(0), x, train=False), x)
+    >>> [y.shape for y in jax.eval_shape(lambda v, x: stage.apply(v, x, train=False), v, x)]
+    [(1, 8, 12, 8), (1, 8, 12, 8)]
   """
   width: int
   depth: int = 2
@@ -69,11 +76,13 @@ class ConvEncoder(nn.Module):
   # The finest feature's stride relative to the input.
   INPUT_STRIDE = 1
 
-  def _stage_depths(self) -> tuple[int, ...]:
-    return (2,) * len(self.widths) if self.depths is None else tuple(self.depths)
+  @classmethod
+  def default_depths(cls, num_stages: int) -> tuple[int, ...]:
+    """ConvBlocks per stage when ``depths`` is not given: two each."""
+    return (2,) * num_stages
 
   def setup(self):
-    depths = self._stage_depths()
+    depths = self.default_depths(len(self.widths)) if self.depths is None else tuple(self.depths)
     if len(depths) != len(self.widths):
       raise ValueError(f"{type(self).__name__}: {len(self.widths)} widths but depths {depths}")
     self.stages = [ConvStage(w, d, pool=i > 0, norm=self.norm, axis_name=self.axis_name)

@@ -10,7 +10,9 @@ norm=..., axis_name=...)`` with
   and ``inner`` the output of its first layer or block (for networks that work
   between stages: MTAN's masks read ``inner``, cross-stitch mixes ``out``);
 * ``INPUT_STRIDE``: how much smaller than the input its finest feature is
-  (decoders upsample their prediction by it, ``resize.to_input_resolution``).
+  (decoders upsample their prediction by it, ``resize.to_input_resolution``);
+* ``default_depths(num_stages)`` (a classmethod): its layers or blocks per
+  stage when ``depths`` is not given.
 
 * ``conv`` (``ConvEncoder``): two 3x3 conv blocks per stage, max pooling
   between stages;

@@ -51,7 +51,8 @@ class MTAN(nn.Module):
     widths: encoder channels per stage (decoder level ``j`` has ``widths[j-1]``).
     encoder: the shared encoder's name in ``mtl_jax.models.encoders``.
     depths: the encoder's layers or blocks per stage (None: its default).
-    decoder_depths: conv blocks per decoder level (None: VGG-16's layout).
+    decoder_depths: conv blocks per decoder level, finest first (None: the
+      encoder's layers per stage, as SegNet's decoder mirrors its encoder).
     norm: "batch" (synchronised over ``axis_name``), "group" or "none".
     axis_name: the data-parallel axis name, or None.
 
@@ -80,7 +81,12 @@ class MTAN(nn.Module):
     block = lambda width: ConvBlock(width, norm=self.norm, axis_name=self.axis_name)
     self.shared_encoder = encoders.get(self.encoder, widths=widths, depths=self.depths,
                                        norm=self.norm, axis_name=self.axis_name)
-    self.shared_decoder = SegNetDecoder(self.decoder_depths, self.norm, self.axis_name)
+    decoder_depths = self.decoder_depths or self.depths or encoders.REGISTRY[
+        self.encoder].default_depths(num)
+    if len(decoder_depths) != num:
+      raise ValueError(f"MTAN: decoder_depths={tuple(decoder_depths)} needs one entry per"
+                       f" stage of widths={widths}")
+    self.shared_decoder = SegNetDecoder(tuple(decoder_depths), self.norm, self.axis_name)
     self.encoder_blocks = [block(widths[min(j + 1, num - 1)]) for j in range(num)]
     self.decoder_blocks = [block(w) for w in level_widths]
     self.attention = {

@@ -18,6 +18,13 @@ class AttentionMask(nn.Module):
   Attributes:
     features: the mask's channels (those of the shared feature it multiplies).
     norm: normalisation kind; axis_name: data-parallel axis for batch norm.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> mask, x = AttentionMask(4, norm="none"), jnp.ones((1, 2, 2, 8))
+    >>> v = jax.eval_shape(lambda x: mask.init(jax.random.key(0), x, train=False), x)
+    >>> jax.eval_shape(lambda v, x: mask.apply(v, x, train=False), v, x).shape
+    (1, 2, 2, 4)
   """
   features: int
   norm: str = "batch"
@@ -41,6 +48,14 @@ class TaskAttention(nn.Module):
   ``[B, H, W, out_channels]``. MTAN (``mtan.py``) calls ``encoder_mask``,
   ``decoder_mask`` and ``predict``; the shared convolutions between the masks
   belong to MTAN itself.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> task = TaskAttention(out_channels=3, encoder_widths=(4, 8), decoder_widths=(4, 4))
+    >>> x = jnp.zeros((1, 8, 8, 4))
+    >>> v = jax.eval_shape(lambda x: task.init(jax.random.key(0), x, method="predict"), x)
+    >>> jax.eval_shape(lambda v, x: task.apply(v, x, method="predict"), v, x).shape
+    (1, 8, 8, 3)
   """
   out_channels: int
   encoder_widths: Sequence[int]
@@ -57,10 +72,13 @@ class TaskAttention(nn.Module):
                                nn.Conv(self.out_channels, (1, 1))])
 
   def encoder_mask(self, j: int, x: jax.Array, train: bool) -> jax.Array:
+    """The mask of encoder stage ``j`` from its input ``[B, H, W, C_in]``."""
     return self.encoder_masks[j](x, train)
 
   def decoder_mask(self, j: int, x: jax.Array, train: bool) -> jax.Array:
+    """The mask of decoder level ``j`` from its input ``[B, H, W, C_in]``."""
     return self.decoder_masks[j](x, train)
 
   def predict(self, x: jax.Array) -> jax.Array:
+    """The attended finest decoder feature -> the prediction ``[B, H, W, out_channels]``."""
     return self.head(x)

@@ -23,6 +23,14 @@ class MTRANBranch(nn.Module):
   and a U-Net decoder over ``a_0..a_{S-1}`` (``unet_decoder.UNetDecoder``, its
   widths ``C_0..C_{S-2}``) gives ``[B, H, W, out_channels]`` after upsampling
   by ``input_stride``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> shared = (jnp.zeros((1, 16, 16, 4)), jnp.zeros((1, 8, 8, 8)))
+    >>> branch = MTRANBranch(out_channels=3, reduction=4, norm="none")
+    >>> v = jax.eval_shape(lambda g: branch.init(jax.random.key(0), g, train=False), shared)
+    >>> jax.eval_shape(lambda v, g: branch.apply(v, g, train=False), v, shared).shape
+    (1, 16, 16, 3)
   """
   out_channels: int
   input_stride: int = 1

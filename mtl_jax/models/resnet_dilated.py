@@ -25,6 +25,15 @@ class Bottleneck(nn.Module):
     stride: stride of the 3x3 convolution.
     dilation: dilation of the 3x3 convolution.
     norm: normalisation kind; axis_name: data-parallel axis for batch norm.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> block, x = Bottleneck(16, stride=2, norm="none"), jnp.zeros((1, 8, 8, 4))
+    >>> v = jax.eval_shape(lambda x: block.init(jax.random.key(0), x, train=False), x)
+    >>> jax.eval_shape(lambda v, x: block.apply(v, x, train=False), v, x).shape
+    (1, 4, 4, 16)
+    >>> sorted(v["params"])  # 1x1, 3x3, 1x1 and the projection shortcut
+    ['Conv_0', 'Conv_1', 'Conv_2', 'projection']
   """
   width: int
   stride: int = 1
@@ -57,6 +66,13 @@ class ResNetStage(nn.Module):
   Stem: 7x7 stride-2 conv-norm-ReLU with ``width // 4`` channels and a 3x3
   stride-2 max pooling (``1/4`` of the input). Returns ``(inner, out)``: the
   first block's output and the last's.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> stage, x = ResNetStage(8, depth=2, stem=True, norm="none"), jnp.zeros((1, 32, 32, 3))
+    >>> v = jax.eval_shape(lambda x: stage.init(jax.random.key(0), x, train=False), x)
+    >>> [y.shape for y in jax.eval_shape(lambda v, x: stage.apply(v, x, train=False), v, x)]
+    [(1, 8, 8, 8), (1, 8, 8, 8)]
   """
   width: int
   depth: int
@@ -114,8 +130,13 @@ class DilatedResNet(nn.Module):
   # The finest feature's stride relative to the input.
   INPUT_STRIDE = 4
 
+  @classmethod
+  def default_depths(cls, num_stages: int) -> tuple[int, ...]:
+    """ResNet-50's ``(3, 4, 6, 3)`` (3 for any further stage)."""
+    return RESNET50_DEPTHS[:num_stages] + (3,) * max(num_stages - len(RESNET50_DEPTHS), 0)
+
   def setup(self):
-    depths = RESNET50_DEPTHS if self.depths is None else tuple(self.depths)
+    depths = self.default_depths(len(self.widths)) if self.depths is None else tuple(self.depths)
     if len(depths) != len(self.widths):
       raise ValueError(f"DilatedResNet: {len(self.widths)} widths but depths {depths}")
     stages = []

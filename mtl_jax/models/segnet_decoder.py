@@ -10,7 +10,7 @@ from mtl_jax.models.resize import max_unpool, upsample_to
 from mtl_jax.models.segnet_encoder import vgg16_depths
 
 
-def upsample_like(x: jax.Array, like: jax.Array) -> jax.Array:
+def _upsample_like(x: jax.Array, like: jax.Array) -> jax.Array:
   """SegNet's upsampling of ``x`` to the size of the encoder feature ``like``.
 
   Max-unpooling with ``like``'s 2x2 maxima positions when ``like`` is exactly
@@ -28,7 +28,7 @@ class SegNetDecoder(nn.Module):
 
   Level ``j`` runs at stage ``j``'s size: its input ``u_j`` is ``f_{S-1}`` for
   the coarsest level, else the previous level's output upsampled to ``f_j``'s
-  size (``upsample_like``: unpooled with ``f_j``'s pooling positions); then
+  size (``_upsample_like``: unpooled with ``f_j``'s pooling positions); then
   ``depths[j]`` 3x3 conv blocks of width ``C_{j-1}`` (``C_0`` at level 0),
   the first one changing the width, as SegNet's decoder mirrors VGG-16 (and as
   MTAN's SegNet does). Returns ``((u_0, p_0), ..., (u_{S-1}, p_{S-1}))``,
@@ -63,7 +63,7 @@ class SegNetDecoder(nn.Module):
     x = features[-1]
     for j in reversed(range(num)):
       if j < num - 1:
-        x = upsample_like(x, features[j])
+        x = _upsample_like(x, features[j])
       inner = x
       width = features[max(j - 1, 0)].shape[-1]
       for _ in range(depths[j]):

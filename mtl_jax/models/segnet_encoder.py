@@ -38,5 +38,7 @@ class SegNetEncoder(ConvEncoder):
     [2, 2, 3]
   """
 
-  def _stage_depths(self) -> tuple[int, ...]:
-    return vgg16_depths(len(self.widths)) if self.depths is None else tuple(self.depths)
+  @classmethod
+  def default_depths(cls, num_stages: int) -> tuple[int, ...]:
+    """VGG-16's layout (``vgg16_depths``)."""
+    return vgg16_depths(num_stages)
