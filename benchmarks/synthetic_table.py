@@ -1,6 +1,6 @@
 """Every network trained on synthetic scenes with the same budget: a Markdown table.
 
-    python -m benchmarks.synthetic_table --steps=300 --workdir=/tmp/mtl_jax/synthetic_table
+    python -m benchmarks.synthetic_table --steps=250 --workdir=/tmp/mtl_jax/synthetic_table
 
 Runs ``python -m mtl_jax.main --config=configs/synthetic_<name>.py`` for each
 registered network that has such a config (hps, mtran, mtan, cross_stitch,
@@ -11,8 +11,9 @@ trains with IMTL-RWL at the feature level, the others with equal weights),
 evaluating the untrained network (step 0) and the final one on the whole test
 split. Prints parameters, the initial -> final test metrics and the minutes
 each run took. A run already finished in ``--workdir`` is reused (delete it to
-rerun). 300 steps of all seven networks take about 30-40 minutes on 2 CPU
-cores (MTRAN's step is the slowest, about 4x hard sharing's).
+rerun). 250 steps of all seven networks should take 30-40 minutes on 2 quiet
+CPU cores (an estimate from step times relative to hard sharing's, measured
+on a busy machine: MTRAN 2x, MTAN 1.8x, single-task 1.3x, cross-stitch 1x).
 """
 
 import ast
@@ -32,7 +33,7 @@ from absl import flags
 from mtl_jax import models
 from mtl_jax import train
 
-_STEPS = flags.DEFINE_integer("steps", 300, "Training steps for every network.")
+_STEPS = flags.DEFINE_integer("steps", 250, "Training steps for every network.")
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/mtl_jax/synthetic_table", "Root of the runs.")
 _NETWORKS = flags.DEFINE_list("networks", None, "Networks to run (default: all with a config).")
 _OVERRIDES = flags.DEFINE_multi_string(

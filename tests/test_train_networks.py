@@ -124,7 +124,7 @@ def test_single_task_networks_get_their_own_gradient_with_any_balancer(
 
 
 @pytest.mark.parametrize("name,level", [("mtran", "params"), ("mtran", "features"),
-                                        ("mtan", "features"), ("cross_stitch", "params")])
+                                        ("mtan", "features"), ("cross_stitch", "features")])
 def test_network_trains_with_a_gradient_balancer(name, level):
   init, state, history = run(name, level, balancers.get("imtl_rwl", num_tasks=2), 2)
   assert int(state.step) == 2
