@@ -13,11 +13,24 @@ nowhere else:
   gradient (a single pull-back of ones);
 * ``level="features"``: the same for the shared representation (the encoder's
   output); the balancer combines those, and the encoder is back-propagated once
-  with the balanced cotangent.
+  with the balanced cotangent. Parameters that ``decode`` uses get the gradient
+  of the sum of the losses they reach (a task head: its own; MTAN's shared
+  attention blocks: every task's).
 
 Per-task gradients are summed over devices before the balancer sees them (the
 loss of each device is its share of the global-batch mean), so every device
 runs the balancer on identical input with the same key: replicas never drift.
+
+Networks with no shared parameters (``single_task``) train with every
+balancer at both levels: each task's parameters get their own loss's gradient,
+as task-specific parameters always do. A loss-level balancer's weights scale
+each task's gradient (``w_t * grad L_t``). A gradient-level balancer's weights
+scale nothing: at the parameter level it has nothing to combine and runs on
+an empty ``[T, 0]`` gradient (so its state still advances: random draws, step
+counts; its weights are those it gives for zero gradients); at the feature
+level it combines the tasks' gradients of a representation that no parameter
+produces (``single_task``'s is the input images). Its weights are logged all
+the same.
 """
 
 import functools
@@ -114,6 +127,19 @@ def _losses(model, tasks, params, batch_stats, images, batch, axis_name):
   return _global_mean_losses(tasks, preds, batch, axis_name), stats
 
 
+def _balance(balancer, task_grads, bal_state, params, losses, key):
+  """``balancer.update``; with no per-task gradient to combine, a run on a ``[T, 0]`` one.
+
+  Returns ``(combined, new balancer state)``; ``combined`` has ``task_grads``'
+  structure without the task axis (for an empty tree, the tree itself).
+  """
+  if jax.tree_util.tree_leaves(task_grads):
+    return balancer.update(task_grads, bal_state, params, task_losses=losses, key=key)
+  empty = jnp.zeros((losses.shape[0], 0), jnp.float32)
+  _, bal_state = balancer.update(empty, bal_state, None, task_losses=losses, key=key)
+  return task_grads, bal_state
+
+
 def _param_level_grads(state, images, batch, *, model, tasks, balancer, key, axis_name):
   """Per-task gradients of the shared parameters; returns (grads, batch_stats, losses, bal_state)."""
   names = [task.name for task in tasks]
@@ -127,8 +153,8 @@ def _param_level_grads(state, images, batch, *, model, tasks, balancer, key, axi
   losses = jax.lax.psum(local_losses, axis_name)
   eye = _varying(jnp.eye(len(tasks), dtype=local_losses.dtype), axis_name)
   task_grads = jax.lax.psum(jax.vmap(lambda c: pullback(c)[0])(eye), axis_name)
-  shared_grads, bal_state = balancer.update(
-      task_grads, state.balancer_state, shared, task_losses=losses, key=key)
+  shared_grads, bal_state = _balance(balancer, task_grads, state.balancer_state, shared,
+                                     losses, key)
   head_cotangent = _varying(_head_cotangent(balancer, bal_state, local_losses), axis_name)
   specific_grads = jax.lax.psum(pullback(head_cotangent)[1], axis_name)
   return partition.merge(shared_grads, specific_grads), batch_stats, losses, bal_state
@@ -153,8 +179,7 @@ def _feature_level_grads(state, images, batch, *, model, tasks, balancer, key, a
   # The representation is per example: gather every device's examples so the
   # balancer sees the global batch's per-task gradients, then keep our slice.
   gathered = _gather_examples(local_task_grads, axis_name)
-  combined, bal_state = balancer.update(
-      gathered, state.balancer_state, None, task_losses=losses, key=key)
+  combined, bal_state = _balance(balancer, gathered, state.balancer_state, None, losses, key)
   index = jax.lax.axis_index(axis_name)
   local_combined = jax.tree_util.tree_map(
       lambda c, g: jax.lax.dynamic_slice_in_dim(c, index * g.shape[1], g.shape[1], axis=0),
@@ -277,7 +302,10 @@ def input_keys(tasks) -> list[str]:
 
 
 def create_train_state(rng: jax.Array, model, tasks, balancer, tx, image_shape) -> TrainState:
-  """Initial parameters, optimizer and balancer state for ``[H, W, 3]`` images."""
+  """Initial parameters, optimizer and balancer state for ``[H, W, 3]`` images.
+
+  The balancer is initialised on the shared parameters (possibly none).
+  """
   init_rng, step_rng = jax.random.split(rng)
   dummy = jnp.zeros((1, *image_shape), jnp.float32)
   variables = jax.jit(functools.partial(model.init, train=False))(init_rng, dummy)

@@ -6,12 +6,7 @@ import flax.linen as nn
 import jax
 
 from mtl_jax.models.conv_block import ConvBlock
-
-
-def upsample_to(x: jax.Array, like: jax.Array) -> jax.Array:
-  """Bilinear resize of NHWC ``x`` to the spatial size of ``like``."""
-  b, _, _, c = x.shape
-  return jax.image.resize(x, (b, like.shape[1], like.shape[2], c), "bilinear")
+from mtl_jax.models.resize import upsample_to
 
 
 class UNetDecoder(nn.Module):
