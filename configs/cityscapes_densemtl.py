@@ -21,10 +21,10 @@ def get_config():
 
   config.model.name = "densemtl"
   config.model.kwargs.encoder = "resnet50_dilated"
-  # The encoder's stages, finest first: stem and four bottleneck stages at
-  # output stride 8 (the decoders' channels are kept smaller than the encoder's).
-  config.model.kwargs.widths = (64, 256, 512, 1024, 2048)
-  config.model.kwargs.decoder_widths = (64, 128, 256, 256, 256)
+  # ResNet-50's four bottleneck stages, finest first (1/4, then 1/8 with dilations
+  # 1, 2, 4: output stride 8); the decoders' channels are kept smaller.
+  config.model.kwargs.widths = (256, 512, 1024, 2048)
+  config.model.kwargs.decoder_widths = (128, 256, 256, 256)
   # Exchange at two stages; pooling keeps each pair's attention at the same
   # size (e.g. 32x64 / 2 = 16x32 / 1 positions).
   config.model.kwargs.stages = (1, 2)

@@ -22,8 +22,8 @@ def get_config():
 
   config.model.name = "semboost"
   config.model.kwargs.encoder = "resnet50_dilated"
-  # The encoder's stages, finest first: stem and four bottleneck stages at output stride 8.
-  config.model.kwargs.widths = (64, 256, 512, 1024, 2048)
+  # ResNet-50's four bottleneck stages, finest first (1/4, then 1/8: output stride 8).
+  config.model.kwargs.widths = (256, 512, 1024, 2048)
   config.model.kwargs.decoder_width = 128
 
   config.input.batch_size = 2

@@ -8,6 +8,7 @@ import jax
 from mtl_jax.models import encoders
 from mtl_jax.models.staged_decoder import StagedDecoder
 from mtl_jax.models.task_exchange import TaskExchange
+from mtl_jax.models.resize import to_input_resolution
 
 
 class DenseMTL(nn.Module):
@@ -115,7 +116,8 @@ class DenseMTL(nn.Module):
       if f"stage{i}" in self.exchange:
         exchange = self.exchange[f"stage{i}"]
         x = {t: exchange[t](x[t], {s: x[s] for s in x if s != t}, train) for t in x}
-    return {t: self.decoders[t].predict(x[t]) for t in x}
+    stride = self.shared_encoder.INPUT_STRIDE
+    return {t: to_input_resolution(self.decoders[t].predict(x[t]), stride) for t in x}
 
   def __call__(self, images: jax.Array, train: bool) -> dict[str, jax.Array]:
     return self.decode(self.encode(images, train), train)

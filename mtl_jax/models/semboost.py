@@ -8,6 +8,7 @@ import jax
 from mtl_jax.models import encoders
 from mtl_jax.models.lsu import LSU
 from mtl_jax.models.up_skip_decoder import UpSkipDecoder
+from mtl_jax.models.resize import to_input_resolution
 
 _PAIR = ("depth", "segmentation")
 
@@ -106,7 +107,8 @@ class SemBoost(nn.Module):
       if j < len(self.lsu):
         x["depth"], x["segmentation"] = self.lsu[j](x["depth"], x["segmentation"])
     preds.update({t: self.decoders[t].output(f_in, ups[t], features[0]) for t in _PAIR})
-    return {t: preds[t] for t in self.task_channels}
+    stride = self.shared_encoder.INPUT_STRIDE
+    return {t: to_input_resolution(preds[t], stride) for t in self.task_channels}
 
   def __call__(self, images: jax.Array, train: bool) -> dict[str, jax.Array]:
     return self.decode(self.encode(images, train), train)
