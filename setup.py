@@ -34,6 +34,6 @@ setuptools.setup(
         "matplotlib",
     ],
     extras_require={
-        "test": ["pytest", "nbmake", "nbformat", "nbclient", "ipykernel", "scipy"],
+        "test": ["pytest", "pytest-xdist", "nbmake", "nbformat", "nbclient", "ipykernel", "scipy"],
     },
 )

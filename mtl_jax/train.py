@@ -7,15 +7,21 @@ nowhere else:
 
 * loss-level balancers (``balancer.needs_task_grads`` is False): the task
   weights come from the losses, then ONE backward pass of ``sum_t w_t L_t``;
-* ``level="params"``: one forward pass, one ``jax.vjp`` and a ``vmap`` of its
-  pull-back over the T one-hot cotangents give the per-task gradients of the
-  shared parameters ``[T, ...]``; task-specific parameters get their own loss's
-  gradient (a single pull-back of ones);
-* ``level="features"``: the same for the shared representation (the encoder's
-  output); the balancer combines those, and the encoder is back-propagated once
-  with the balanced cotangent. Parameters that ``decode`` uses get the gradient
-  of the sum of the losses they reach (a task head: its own; MTAN's shared
-  attention blocks: every task's).
+* gradient-level balancers: one forward pass of the encoder; the decoder runs
+  on one copy of the representation per task, task t's loss read from copy t,
+  so that ONE pull-back gives every task's gradient of the representation with
+  each task head back-propagated once (``_decode_each_task``). Then
+  - ``level="params"``: the encoder's pull-back, vmapped over the T
+    representation gradients, gives the per-task gradients of the shared
+    parameters ``[T, ...]`` (plus their gradients inside ``decode``, e.g.
+    SemBoost's lateral units): forward + T head backward + T encoder backward
+    passes, the floor for per-task parameter gradients;
+  - ``level="features"``: the balancer combines the per-task gradients of the
+    representation (the encoder's output) and the encoder is back-propagated
+    once with the balanced cotangent.
+  Task-specific parameters get their own loss's gradient; parameters that
+  ``decode`` uses get the gradient of the sum of the losses they reach (a task
+  head: its own; MTAN's shared attention blocks: every task's).
 
 Per-task gradients are summed over devices before the balancer sees them (the
 loss of each device is its share of the global-batch mean), so every device
@@ -140,42 +146,120 @@ def _balance(balancer, task_grads, bal_state, params, losses, key):
   return task_grads, bal_state
 
 
-def _param_level_grads(state, images, batch, *, model, tasks, balancer, key, axis_name):
-  """Per-task gradients of the shared parameters; returns (grads, batch_stats, losses, bal_state)."""
+def _stack(trees):
+  """A list of T trees -> one tree whose leaves carry a leading task axis ``[T, ...]``."""
+  return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def _weighted_sum(weights, stacked):
+  """``sum_t weights[t] * stacked[t]``, leaf by leaf, for leaves ``[T, ...]``."""
+  return jax.tree_util.tree_map(
+      lambda leaf: jnp.tensordot(weights.astype(leaf.dtype), leaf, axes=1), stacked)
+
+
+def _decode_each_task(model, tasks, batch_stats, batch, axis_name):
+  """``(representations [T], params [T]) -> (this device's losses [T], batch stats)``.
+
+  Task t's loss is computed from ``decode(representations[t], params[t])``:
+  each task reads its own copy of the shared representation and of the
+  parameters, so ONE pull-back of ones gives every task's gradient of the
+  representation and of the parameters separately. Each task's head is then
+  back-propagated once (T head backward passes, where a vmap of the pull-back
+  over one-hot cotangents back-propagates every head for every task: T^2);
+  XLA drops the heads a copy does not use (coupled decoders take the other
+  path of ``_per_task_backward``). Batch statistics of a module owned by task t come
+  from copy t, the others' from copy 0 (every copy computes the same ones).
+  """
+  names = [task.name for task in tasks]
+
+  def decode(representations, params):
+    losses, stats = [], []
+    for task, representation, task_params in zip(tasks, representations, params):
+      preds, task_stats = _apply(model, task_params, batch_stats, representation,
+                                 method="decode")
+      losses.append(_global_mean_losses([task], preds, batch, axis_name)[0])
+      stats.append(task_stats)
+    owners = {key: partition.owner(key, names) for key in stats[0]}
+    merged = {key: stats[names.index(owner) if owner else 0][key]
+              for key, owner in owners.items()}
+    return jnp.stack(losses), merged
+  return decode
+
+
+def _per_task_backward(state, images, batch, *, model, tasks, axis_name):
+  """The forward pass and every task's gradients of the representation and of ``decode``'s parameters.
+
+  Returns ``(shared, local_losses [T], encoder_pullback, representation_grads,
+  decode_grads, batch_stats)``: the shared parameters, this device's losses,
+  the pull-back of ``encode`` with respect to (shared, task-specific)
+  parameters, and each task's gradients of the representation and of the
+  parameters through ``decode`` (leaves ``[T, ...]``).
+
+  Separate task heads (``_decode_each_task``): T head backward passes. Models
+  whose decoders exchange features (``model.COUPLED_DECODERS``: DenseMTL,
+  SemBoost) need every decoder in every task's backward pass
+  anyway, so they decode once and pull back the T one-hot cotangents (one
+  forward pass of the decoders instead of T).
+  """
   names = [task.name for task in tasks]
   shared, specific = partition.split(_varying(state.params, axis_name), names)
+  representation, encoder_pullback, encoder_stats = jax.vjp(
+      lambda shared, specific: _apply(model, partition.merge(shared, specific),
+                                      state.batch_stats, images, method="encode"),
+      shared, specific, has_aux=True)
+  params = partition.merge(shared, specific)
+  if getattr(model, "COUPLED_DECODERS", False):
+    def decode(representation, params):
+      # From the encoder's updated statistics, as the full forward pass does.
+      preds, stats = _apply(model, params, encoder_stats, representation, method="decode")
+      return _global_mean_losses(tasks, preds, batch, axis_name), stats
+    local_losses, pullback, batch_stats = jax.vjp(decode, representation, params,
+                                                  has_aux=True)
+    eye = _varying(jnp.eye(len(tasks), dtype=local_losses.dtype), axis_name)
+    representation_grads, decode_grads = jax.vmap(pullback)(eye)
+  else:
+    decode = _decode_each_task(model, tasks, encoder_stats, batch, axis_name)
+    copies = len(tasks)
+    local_losses, pullback, batch_stats = jax.vjp(
+        decode, (representation,) * copies, (params,) * copies, has_aux=True)
+    ones = _varying(jnp.ones((copies,), local_losses.dtype), axis_name)
+    representation_grads, decode_grads = map(_stack, pullback(ones))
+  return shared, local_losses, encoder_pullback, representation_grads, decode_grads, batch_stats
 
-  def forward(shared, specific):
-    params = partition.merge(shared, specific)
-    return _losses(model, tasks, params, state.batch_stats, images, batch, axis_name)
 
-  local_losses, pullback, batch_stats = jax.vjp(forward, shared, specific, has_aux=True)
+def _param_level_grads(state, images, batch, *, model, tasks, balancer, key, axis_name):
+  """Per-task gradients of the shared parameters; returns (grads, batch_stats, losses, bal_state).
+
+  Task t's gradient of the shared parameters is its gradient through the
+  encoder (the encoder's pull-back, vmapped over the T representation
+  gradients: T encoder backward passes, the floor of any method that needs
+  per-task parameter gradients) plus its gradient of the shared parameters
+  ``decode`` uses (SemBoost's lateral units, cross-stitch's columns).
+  """
+  names = [task.name for task in tasks]
+  shared, local_losses, encoder_pullback, representation_grads, decode_grads, batch_stats = (
+      _per_task_backward(state, images, batch, model=model, tasks=tasks, axis_name=axis_name))
   losses = jax.lax.psum(local_losses, axis_name)
-  eye = _varying(jnp.eye(len(tasks), dtype=local_losses.dtype), axis_name)
-  task_grads = jax.lax.psum(jax.vmap(lambda c: pullback(c)[0])(eye), axis_name)
+  through_encoder = jax.vmap(lambda c: encoder_pullback(c)[0])(representation_grads)
+  in_decode, specific_in_decode = partition.split(decode_grads, names)
+  task_grads = jax.lax.psum(jax.tree_util.tree_map(jnp.add, through_encoder, in_decode),
+                            axis_name)
   shared_grads, bal_state = _balance(balancer, task_grads, state.balancer_state, shared,
                                      losses, key)
-  head_cotangent = _varying(_head_cotangent(balancer, bal_state, local_losses), axis_name)
-  specific_grads = jax.lax.psum(pullback(head_cotangent)[1], axis_name)
+  weights = _head_cotangent(balancer, bal_state, local_losses)
+  specific_grads = jax.tree_util.tree_map(
+      jnp.add, encoder_pullback(_weighted_sum(weights, representation_grads))[1],
+      _weighted_sum(weights, specific_in_decode))
+  specific_grads = jax.lax.psum(specific_grads, axis_name)
   return partition.merge(shared_grads, specific_grads), batch_stats, losses, bal_state
 
 
 def _feature_level_grads(state, images, batch, *, model, tasks, balancer, key, axis_name):
   """Per-task gradients of the shared representation, balanced, then one encoder backward."""
-  features, encoder_pullback, encoder_stats = jax.vjp(
-      lambda p: _apply(model, p, state.batch_stats, images, method="encode"),
-      _varying(state.params, axis_name), has_aux=True)
-
-  def decode(features, params):
-    # Starting from the encoder's updated statistics, as the full forward pass does.
-    preds, stats = _apply(model, params, encoder_stats, features, method="decode")
-    return _global_mean_losses(tasks, preds, batch, axis_name), stats
-
-  local_losses, decoder_pullback, decoder_stats = jax.vjp(
-      decode, features, _varying(state.params, axis_name), has_aux=True)
+  _, local_losses, encoder_pullback, representation_grads, decode_grads, batch_stats = (
+      _per_task_backward(state, images, batch, model=model, tasks=tasks, axis_name=axis_name))
   losses = jax.lax.psum(local_losses, axis_name)
-  eye = _varying(jnp.eye(len(tasks), dtype=local_losses.dtype), axis_name)
-  local_task_grads = jax.vmap(lambda c: decoder_pullback(c)[0])(eye)
+  local_task_grads = representation_grads
   # The representation is per example: gather every device's examples so the
   # balancer sees the global batch's per-task gradients, then keep our slice.
   gathered = _gather_examples(local_task_grads, axis_name)
@@ -184,16 +268,16 @@ def _feature_level_grads(state, images, batch, *, model, tasks, balancer, key, a
   local_combined = jax.tree_util.tree_map(
       lambda c, g: jax.lax.dynamic_slice_in_dim(c, index * g.shape[1], g.shape[1], axis=0),
       combined, local_task_grads)
-  encoder_grads = encoder_pullback(local_combined)[0]
-  head_cotangent = _varying(_head_cotangent(balancer, bal_state, local_losses), axis_name)
-  decoder_grads = decoder_pullback(head_cotangent)[1]
-  grads = jax.tree_util.tree_map(jnp.add, encoder_grads, decoder_grads)
-  return jax.lax.psum(grads, axis_name), decoder_stats, losses, bal_state
+  encoder_grads = partition.merge(*encoder_pullback(local_combined))
+  weights = _head_cotangent(balancer, bal_state, local_losses)
+  grads = jax.tree_util.tree_map(jnp.add, encoder_grads, _weighted_sum(weights, decode_grads))
+  return jax.lax.psum(grads, axis_name), batch_stats, losses, bal_state
 
 
 def _head_cotangent(balancer, bal_state, like):
-  """Task-specific parameters get their own loss's gradient: unweighted for
-  gradient-level methods, weighted as in the loss for loss-level methods."""
+  """The weights of the task losses in the gradient of parameters that are not
+  balanced: ones for gradient-level methods (task-specific parameters get their
+  own loss's gradient), the loss weights for loss-level methods."""
   if balancer.needs_task_grads:
     return jnp.ones(like.shape, like.dtype)
   return bal_state.weights.astype(like.dtype)

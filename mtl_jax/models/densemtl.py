@@ -46,6 +46,7 @@ class DenseMTL(nn.Module):
     self_attention: include the self-attention term (ablation switch).
     cross_attention: include the xTAM term (ablation switch).
     encoder: the shared encoder's name in ``mtl_jax.models.encoders``.
+    depths: the encoder's layers or blocks per stage (None: its default).
     norm: "batch" (synchronised over ``axis_name``), "group" or "none".
     axis_name: the data-parallel axis name, or None.
 
@@ -65,6 +66,10 @@ class DenseMTL(nn.Module):
     exchange_stage1_segmentation
     shared_encoder
   """
+  # The task decoders exchange features: the training step back-propagates
+  # them once per task from one forward pass (``train._per_task_backward``).
+  COUPLED_DECODERS = True
+
   task_channels: Mapping[str, int]
   widths: Sequence[int] = (16, 32, 64, 128)
   decoder_widths: Optional[Sequence[int]] = None
@@ -75,6 +80,7 @@ class DenseMTL(nn.Module):
   norm: str = "batch"
   axis_name: Optional[str] = None
   encoder: str = "conv"
+  depths: Optional[Sequence[int]] = None
 
   def setup(self):
     num_stages = len(self.widths)
@@ -90,8 +96,8 @@ class DenseMTL(nn.Module):
       raise ValueError(f"stages={tuple(self.stages)}: distinct stages in 0..{num_stages - 1}"
                        " (encoder stage indices, finest first)")
     tasks = tuple(self.task_channels)
-    self.shared_encoder = encoders.get(self.encoder, widths=self.widths, norm=self.norm,
-                                       axis_name=self.axis_name)
+    self.shared_encoder = encoders.get(self.encoder, widths=self.widths, depths=self.depths,
+                                       norm=self.norm, axis_name=self.axis_name)
     self.decoders = {t: StagedDecoder(c, widths, self.norm, self.axis_name)
                      for t, c in self.task_channels.items()}
     exchange = {}

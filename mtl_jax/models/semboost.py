@@ -50,6 +50,7 @@ class SemBoost(nn.Module):
     lateral: use the lateral sharing units (ablation switch).
     up_skip: use the semi-dense up-skip connections (ablation switch).
     encoder: the shared encoder's name in ``mtl_jax.models.encoders``.
+    depths: the encoder's layers or blocks per stage (None: its default).
     norm: "batch" (synchronised over ``axis_name``), "group" or "none".
     axis_name: the data-parallel axis name, or None.
 
@@ -65,6 +66,10 @@ class SemBoost(nn.Module):
     >>> sorted(variables["params"])[-3:]
     ['decoders_segmentation', 'lsu_0', 'shared_encoder']
   """
+  # The task decoders exchange features: the training step back-propagates
+  # them once per task from one forward pass (``train._per_task_backward``).
+  COUPLED_DECODERS = True
+
   task_channels: Mapping[str, int]
   widths: Sequence[int] = (16, 32, 64, 128)
   decoder_width: int = 32
@@ -73,6 +78,7 @@ class SemBoost(nn.Module):
   norm: str = "batch"
   axis_name: Optional[str] = None
   encoder: str = "conv"
+  depths: Optional[Sequence[int]] = None
 
   def setup(self):
     missing = [t for t in _PAIR if t not in self.task_channels]
@@ -80,8 +86,8 @@ class SemBoost(nn.Module):
       raise ValueError(f"SemBoost needs the tasks depth and segmentation; task_channels"
                        f" lacks {', '.join(missing)} (config.tasks.names)")
     num_up = len(self.widths) - 1
-    self.shared_encoder = encoders.get(self.encoder, widths=self.widths, norm=self.norm,
-                                       axis_name=self.axis_name)
+    self.shared_encoder = encoders.get(self.encoder, widths=self.widths, depths=self.depths,
+                                       norm=self.norm, axis_name=self.axis_name)
     self.decoders = {t: UpSkipDecoder(c, self.decoder_width, num_up, self.up_skip, self.norm,
                                       self.axis_name)
                      for t, c in self.task_channels.items()}

@@ -1,11 +1,12 @@
 """Runs a reproduction config for two training steps and one evaluation on fabricated files.
 
 ``shrink`` keeps everything of a config (model, balancer, tasks, schedule kind,
-dataset kind and source) but what makes it slow: image size, network widths,
-batch sizes, input worker processes, and the schedule's length (two steps).
+dataset kind and source) but what makes it slow: image size, network widths and blocks
+per stage, batch sizes, input worker processes, and the schedule's length (two steps).
 ``fabricate`` writes tiny files in the release layout the config's dataset reads.
 """
 
+import dataclasses
 import json
 import os
 
@@ -14,6 +15,7 @@ from PIL import Image
 
 from mtl_jax import data
 from mtl_jax import epochs
+from mtl_jax import models
 from mtl_jax import train
 from mtl_jax import validation
 from tests.data import manual_files
@@ -25,7 +27,10 @@ WIDTHS = (4, 8)  # Channels of the first two stages; later stages keep 8.
 # Every field shrink may change; everything else must stay as the config says.
 SHRUNK = {"dataset.height", "dataset.width", "dataset.data_dir", "dataset.manual_dir",
           "input.batch_size", "input.eval_batch_size", "input.worker_count",
-          "model.kwargs.widths", "schedule.num_steps", "schedule.num_epochs"}
+          "model.kwargs.widths", "model.kwargs.decoder_widths", "model.kwargs.decoder_width",
+          "model.kwargs.depths",
+          "schedule.num_steps",
+          "schedule.num_epochs"}
 
 
 def image_size(config) -> tuple[int, int]:
@@ -37,16 +42,24 @@ def image_size(config) -> tuple[int, int]:
 
 
 def _tiny_widths(config) -> None:
-  """Tiny channels, and the fewest stages (from two up) the network runs with.
+  """Tiny channels (encoder and decoders), one block per stage, and the fewest stages (from two up) the network runs with.
 
-  Compile time grows with the stages; a network that needs more of them than
-  two (as ``validation.check_shapes`` finds, tracing only) gets more.
+  Compile time grows with the stages and blocks; a network that needs more
+  stages than two (as ``validation.check_shapes`` finds, tracing only) gets more.
   """
   if "widths" not in config.model.kwargs:
     return
   stages = len(config.model.kwargs.widths)
+  with_depths = "depths" in [f.name for f in dataclasses.fields(
+      models.REGISTRY[config.model.name])]
   for n in range(min(2, stages), stages + 1):
     config.model.kwargs.widths = tuple(WIDTHS[min(i, len(WIDTHS) - 1)] for i in range(n))
+    if "decoder_widths" in config.model.kwargs:
+      config.model.kwargs.decoder_widths = config.model.kwargs.widths
+    if "decoder_width" in config.model.kwargs:
+      config.model.kwargs.decoder_width = WIDTHS[-1]
+    if with_depths:
+      config.model.kwargs.depths = (1,) * n
     config.dataset.height, config.dataset.width = image_size(config)
     tasks, model, _, _ = train.build(config)
     try:
