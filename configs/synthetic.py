@@ -1,6 +1,8 @@
 """Hard-parameter sharing on synthetic scenes: segmentation, depth and normals.
 
-The default job: about 10 minutes on 2 CPU cores.
+The default job: 750 steps of 16 images (six epochs of the 2000 training scenes),
+evaluated on the 400 test scenes before training and every 250 steps; about
+13 minutes on 2 CPU cores.
 
     python -m mtl_jax.main --config=configs/synthetic.py --workdir=/tmp/mtl_jax/synthetic
 
@@ -12,5 +14,8 @@ from configs import default
 
 def get_config():
   config = default.get_config()
+  config.schedule.num_steps = 750
+  config.schedule.checkpoint_every = 250
+  config.eval.every_steps = 250
   config.eval.at_start = True  # metrics.jsonl starts with the untrained network.
   return config
