@@ -26,9 +26,10 @@ TASKS = {"segmentation": 7, "depth": 1}
 IMAGE = (1, 128, 256, 3)
 
 
-def _kwargs(name: str) -> dict:
-  """``config.model.kwargs`` of ``configs/cityscapes_<name>.py``, else of MTRAN's, else {}."""
-  for config_name in (name, "mtran"):
+def _kwargs(name: str, backbone_of: str = "") -> dict:
+  """``config.model.kwargs`` of ``configs/cityscapes_<name>.py``, else of MTRAN's, else {};
+  with ``backbone_of``, the backbone of that network's config instead."""
+  for config_name in ((backbone_of,) if backbone_of else (name, "mtran")):
     try:
       config = importlib.import_module(f"configs.cityscapes_{config_name}").get_config()
     except ModuleNotFoundError:
@@ -47,8 +48,8 @@ def count(module, *args) -> int:
   return sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(variables["params"]))
 
 
-def network(name: str, tasks=None, **overrides) -> int:
-  kwargs = {**_kwargs(name), **overrides}
+def network(name: str, tasks=None, backbone_of: str = "", **overrides) -> int:
+  kwargs = {**_kwargs(name, backbone_of), **overrides}
   return count(models.get(name, task_channels=tasks or TASKS, **kwargs), False)
 
 
@@ -58,7 +59,9 @@ def rows():
   yield "MTRAN", network("mtran"), 16.05e6
   yield "MTRAN without attention", network("mtran", attention=False), 16.02e6
   yield "MTRAN remove residuals", network("mtran", residual=False), 16.05e6
-  yield "Multi-task (hps)", network("hps"), 9.49e6
+  # Ji et al.'s multi-task network is MTRAN without its attention branches: same backbone.
+  yield "Multi-task (hps, MTRAN's backbone)", network("hps", backbone_of="mtran"), 9.49e6
+  yield "hps as configs/cityscapes_hps.py (ResNet-50)", network("hps"), None
   yield "Single-task (one task's network)", single, 9.45e6
   yield "Single-task (both networks)", network("single_task"), None
   yield "MTAN", network("mtan"), 41.21e6
