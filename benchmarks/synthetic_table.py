@@ -30,6 +30,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from mtl_jax import data
 from mtl_jax import models
 from mtl_jax import train
 
@@ -62,7 +63,8 @@ def num_params(name: str) -> int:
       pass  # A string.
     config.update_from_flattened_dict({key: value})
   _, model, _, _ = train.build(config)
-  x = jax.ShapeDtypeStruct((1, config.dataset.height, config.dataset.width, 3), jnp.float32)
+  # The dataset's image size (the config's height and width are None for its default).
+  x = jax.ShapeDtypeStruct((1, *data.info(config.dataset).image_shape), jnp.float32)
   variables = jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(0), x, train=False), x)
   return sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(variables["params"]))
 
