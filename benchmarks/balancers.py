@@ -239,7 +239,8 @@ def run(config, methods: Sequence[str], levels: Sequence[str], steps: int, repea
           f"Timed in {time.perf_counter() - start:.0f} s.")
 
 
-def main(argv, flag_values):
+def main(argv, flag_values, run_fn=run):
+  """Checks ``--methods`` and ``--levels``, then prints ``run_fn(config, methods, levels, ...)``."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   methods = [m for m in flag_values["methods"].value.split(",") if m]
@@ -249,11 +250,11 @@ def main(argv, flag_values):
     raise app.UsageError(f"--methods: unknown {unknown}; known: {sorted(balancers_lib.REGISTRY)}")
   if not levels or set(levels) - set(train.LEVELS):
     raise app.UsageError(f"--levels: got {levels}; choose from {train.LEVELS}")
-  print(run(flag_values["config"].value, methods, levels, flag_values["steps"].value,
-            flag_values["repeats"].value))
+  print(run_fn(flag_values["config"].value, methods, levels, flag_values["steps"].value,
+               flag_values["repeats"].value))
 
 
-def define_flags():
+def define_flags(steps: int = 10, steps_help: str = "Steps per timed run."):
   """The script's flags (defined only when it runs, so importing the module defines none)."""
   return {
       "config": config_flags.DEFINE_config_file("config", "configs/synthetic.py", "Config file."),
@@ -261,7 +262,7 @@ def define_flags():
                                      "Comma-separated balancer names."),
       "levels": flags.DEFINE_string("levels", ",".join(train.LEVELS),
                                     "Comma-separated levels for the gradient methods."),
-      "steps": flags.DEFINE_integer("steps", 10, "Steps per timed run."),
+      "steps": flags.DEFINE_integer("steps", steps, steps_help),
       "repeats": flags.DEFINE_integer("repeats", 5, "Timed runs (the median is reported)."),
   }
 

@@ -61,7 +61,7 @@ def rows():
   yield "MTRAN remove residuals", network("mtran", residual=False), 16.05e6
   # Ji et al.'s multi-task network is MTRAN without its attention branches: same backbone.
   yield "Multi-task (hps, MTRAN's backbone)", network("hps", backbone_of="mtran"), 9.49e6
-  yield "hps as configs/cityscapes_hps.py (ResNet-50)", network("hps"), None
+  yield "hps as configs/cityscapes_hps.py (conv encoder, VGG-16 widths)", network("hps"), None
   yield "Single-task (one task's network)", single, 9.45e6
   yield "Single-task (both networks)", network("single_task"), None
   yield "MTAN", network("mtan"), 41.21e6

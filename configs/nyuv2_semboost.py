@@ -1,42 +1,23 @@
-"""SemBoost in the papers' NYUv2 setting: 288x384, 13 classes, depth and segmentation.
+"""SemBoost on NYUv2 in Ji et al.'s setting, dilated ResNet-50 encoder.
 
-Adam at 1e-4, batch 2, 200 epochs of the 795 training images (79,500 steps),
-the learning rate halved after 100 epochs; dilated ResNet-50 encoder. The
-paper's tasks are depth and segmentation; adding "normals" to
-``config.tasks.names`` gives normals a plain decoder.
+    python -m mtl_jax.main --config=configs/nyuv2_semboost.py \
+        --workdir=/tmp/mtl_jax/nyuv2_semboost
 
-    python -m mtl_jax.main --config=configs/nyuv2_semboost.py --workdir=/tmp/mtl_jax/nyuv2_semboost
-
-Needs the NYUv2 files in the tfds manual directory (``config.dataset.manual_dir``).
+The setting: ``configs/paper_setting.py`` (depth and segmentation, the paper's
+tasks; adding "normals" to ``config.tasks.names`` on NYUv2 gives normals a
+plain decoder).
+Needs the NYUv2 dataset (``config.dataset.manual_dir``: see mtl_jax/data/nyuv2.py).
 """
 
 from configs import default
-
-STEPS_PER_EPOCH = 795 / 2  # Steps per epoch (795 training images, batch 2).
+from configs import paper_setting
 
 
 def get_config():
-  config = default.get_config()
-  config.dataset.name = "nyuv2"
-  config.tasks.names = ("segmentation", "depth")
-
+  config = paper_setting.apply(default.get_config(), "nyuv2")
   config.model.name = "semboost"
   config.model.kwargs.encoder = "resnet50_dilated"
   # ResNet-50's four bottleneck stages, finest first (1/4, then 1/8: output stride 8).
   config.model.kwargs.widths = (256, 512, 1024, 2048)
   config.model.kwargs.decoder_width = 128
-
-  config.input.batch_size = 2
-  config.input.eval_batch_size = 2
-  config.parallel.num_devices = 1  # A batch of 2 splits over at most 2 devices.
-  config.optimizer.name = "adam"
-  config.optimizer.learning_rate = 1e-4
-  config.schedule.num_steps = round(200 * STEPS_PER_EPOCH)
-  config.schedule.warmup_steps = 0
-  config.schedule.decay = "step"
-  config.schedule.step_every = round(100 * STEPS_PER_EPOCH)
-  config.schedule.step_factor = 0.5
-  config.schedule.log_every = 100
-  config.schedule.checkpoint_every = round(10 * STEPS_PER_EPOCH)
-  config.eval.every_steps = round(10 * STEPS_PER_EPOCH)
   return config

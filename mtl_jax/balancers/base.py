@@ -78,7 +78,12 @@ def gramian(task_grads: Any) -> jax.Array:
     g = g.reshape(g.shape[0], -1).astype(jnp.float32)
     return jnp.matmul(g, g.T, precision=jax.lax.Precision.HIGHEST)
   grams = [leaf_gram(g) for g in jax.tree_util.tree_leaves(task_grads)]
-  return sum(grams[1:], grams[0])
+  gram = sum(grams[1:], grams[0])
+  # Linear algebra on the Gramian (eigh, pinv) wants a column-major operand, and
+  # XLA would propagate that layout into the big matmuls above, which then leave
+  # the fast matmul path on CPU (2-3x slower at the feature level). The flat
+  # round trip pins the row-major layout; it costs a copy of T x T numbers.
+  return jax.lax.optimization_barrier(gram.reshape(-1)).reshape(gram.shape)
 
 
 def combine(task_grads: Any, weights: jax.Array) -> Any:

@@ -84,6 +84,11 @@ class HMSA(nn.Module):
     x = stage_features(self.network, representation)[self.attention_stage]
     return {t: multi_scale.resize(head(x, train), size) for t, head in self.hmsa_attention.items()}
 
+  @property
+  def COUPLED_DECODERS(self) -> bool:  # pylint: disable=invalid-name
+    """The wrapped network's (``train`` then decodes once for all tasks' gradients)."""
+    return getattr(self.network, "COUPLED_DECODERS", False)
+
   def encode(self, images: jax.Array, train: bool):
     """Training: (representation at ``train_scale``, at 1); else the network's."""
     if not train:

@@ -106,6 +106,11 @@ class SelfRegulation(nn.Module):
         self.network.task_channels[self.task], self.exit_width,
         getattr(self.network, "norm", "batch"), getattr(self.network, "axis_name", None))}
 
+  @property
+  def COUPLED_DECODERS(self) -> bool:  # pylint: disable=invalid-name
+    """The wrapped network's (``train`` then decodes once for all tasks' gradients)."""
+    return getattr(self.network, "COUPLED_DECODERS", False)
+
   def encode(self, images: jax.Array, train: bool):
     """The wrapped network's shared representation."""
     return self.network.encode(images, train)

@@ -2,17 +2,27 @@
 
 import jax
 import numpy as np
+import pytest
+
+from mtl_jax import balancers
 
 import balancer_inputs as inputs
 
 
-def graddrop_reference(jac: np.ndarray, uniform: np.ndarray) -> np.ndarray:
+def graddrop_reference(jac: np.ndarray, uniform: np.ndarray, leak=None) -> np.ndarray:
+  return _kept(jac, uniform, leak).sum(0)
+
+
+def _kept(jac: np.ndarray, uniform: np.ndarray, leak=None) -> np.ndarray:
+  """``(leak_t + (1 - leak_t) M_t) g_t`` per task, ``[T, ...]``."""
   g = jac.astype(np.float64)
   total_abs = np.abs(g).sum(0)
   purity = 0.5 * (1 + np.divide(g.sum(0), total_abs, out=np.zeros(g.shape[1:]),
                                 where=total_abs > 0))
   keep = ((purity > uniform) & (g > 0)) | ((purity < uniform) & (g < 0))
-  return (keep * g).sum(0)
+  leak = np.zeros(g.shape[0]) if leak is None else np.asarray(leak, np.float64)
+  leak = leak.reshape((-1,) + (1,) * (g.ndim - 1))
+  return (leak + (1 - leak) * keep) * g
 
 
 def _uniform(step_key, leaf, shape):
@@ -55,3 +65,33 @@ def test_weights_are_kept_norm_shares():
   keep = ((purity > u) & (jac > 0)) | ((purity < u) & (jac < 0))
   expected = (keep * jac * jac).sum(1) / (jac * jac).sum(1)
   np.testing.assert_allclose(r.weights[inputs.index("random"), -1], expected, rtol=1e-5)
+
+
+def test_leak_and_feature_map_leaves_match_reference():
+  # Feature-map-shaped leaves [T, B, H, W, C] (the feature level's gradients), a
+  # zero column, and a leak per task: 1 keeps everything (an EW sum for that task).
+  leak = [0.25, 0.0, 1.0]
+  rng = np.random.default_rng(5)
+  tree = {"a": rng.normal(size=(3, 2, 4, 5, 3)).astype(np.float32),
+          "b": rng.normal(size=(3, 7)).astype(np.float32)}
+  tree["a"][:, 0, 0, 0, :] = 0.0
+  b = balancers.graddrop(num_tasks=3, leak=leak)
+  key = jax.random.PRNGKey(3)
+  updates, state = jax.jit(lambda g: b.update(g, b.init(None), key=key))(tree)
+  kept = {name: _kept(g, _uniform(key, i, g.shape[1:]), leak)
+          for i, (name, g) in enumerate(sorted(tree.items()))}
+  for name in tree:
+    np.testing.assert_allclose(updates[name], kept[name].sum(0), rtol=1e-5, atol=1e-6,
+                               err_msg=name)
+  np.testing.assert_array_equal(updates["a"][0, 0, 0], 0.0)
+  shares = sum((kept[n] * tree[n]).reshape(3, -1).sum(1) for n in tree) / sum(
+      np.square(tree[n].astype(np.float64)).reshape(3, -1).sum(1) for n in tree)
+  np.testing.assert_allclose(state.weights, shares, rtol=1e-5)
+  assert state.weights[2] == 1.0 and 0.25 <= state.weights[0] < 1.0
+
+
+def test_rejects_leak_of_wrong_shape():
+  with pytest.raises(ValueError, match=r"leak must have shape \(3,\)"):
+    balancers.graddrop(num_tasks=3, leak=[0.1, 0.2])
+  with pytest.raises(ValueError, match=r"leak values must lie in \[0, 1\], got \[0.5, 1.5, 0.0\]"):
+    balancers.graddrop(num_tasks=3, leak=[0.5, 1.5, 0.0])
