@@ -6,11 +6,12 @@
 work is a small share of the step and the step's noise hides it. This script
 times only ``balancer.update(task_grads, state, task_losses=..., key=...)``
 (compiled with ``jax.jit``) on random per-task gradients shaped as the
-config's network produces them on one device:
+config's network produces them for the balancer:
 
   * ``params``: the shared parameters, ``[T, ...]`` per leaf;
   * ``features``: the shared representation (the output of ``encode``) for
-    the per-device share of the global batch, ``[T, B, ...]`` per leaf.
+    the global batch, ``[T, B, ...]`` per leaf (the training step gathers
+    every device's examples before the balancer sees them).
 
 Reported: ms per update (median over the repeats, timed side by side as in
 ``benchmarks/balancers.py``) and as a multiple of EW's update (one weighted
@@ -47,11 +48,9 @@ def gradient_shapes(config) -> dict[str, Any]:
   state = jax.eval_shape(lambda: train.create_train_state(
       jax.random.PRNGKey(0), model, tasks, balancer, tx, image_shape))
   shared, _ = partition.split(state.params, [task.name for task in tasks])
-  num_devices = parallel.DataParallel(config.parallel.mode, config.parallel.num_devices).num_devices
-  # One device's share of the batch, under a named axis of size 1 (the networks'
-  # batch norm averages its statistics over the data-parallel axis).
-  images = jax.ShapeDtypeStruct((1, config.input.batch_size // num_devices, *image_shape),
-                                jnp.float32)
+  # The global batch, under a named axis of size 1 (the networks' batch norm
+  # averages its statistics over the data-parallel axis).
+  images = jax.ShapeDtypeStruct((1, config.input.batch_size, *image_shape), jnp.float32)
 
   def encode(params, batch_stats, images):
     return jax.vmap(lambda x: model.apply(

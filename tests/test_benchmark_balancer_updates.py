@@ -12,10 +12,10 @@ from mtl_jax.models import partition
 def test_gradient_shapes_are_the_networks():
   config = tiny.get_config()  # hps, widths (4, 8), 16x24 images, global batch 8.
   shapes = bench.gradient_shapes(config)
-  # One device's batch (8 on one CPU device) at full and half resolution.
-  batch = config.input.batch_size // jax.local_device_count()
+  # The global batch of 8 (what the feature-level balancer sees, gathered over
+  # the 8 test devices) at full and half resolution.
   assert [s.shape for s in jax.tree_util.tree_leaves(shapes["features"])] == [
-      (batch, 16, 24, 4), (batch, 8, 12, 8)]
+      (8, 16, 24, 4), (8, 8, 12, 8)]
   tasks, model, balancer, tx = train.build(config)
   state = train.create_train_state(jax.random.PRNGKey(1), model, tasks, balancer, tx,
                                    (16, 24, 3))
