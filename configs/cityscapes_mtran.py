@@ -15,7 +15,7 @@ from configs import paper_setting
 def get_config():
   config = paper_setting.apply(default.get_config(), "cityscapes")
   config.model.name = "mtran"
-  # The first four VGG-16 blocks (see mtl_jax/models/mtran.py for the layer choices).
+  # The first four VGG-16 blocks (see mtl_jax/models/networks/mtran.py for the layer choices).
   config.model.kwargs.encoder = "segnet"
   config.model.kwargs.widths = (64, 128, 256, 512)
   config.model.kwargs.attention = True  # False: the paper's "without attention".

@@ -1,10 +1,15 @@
 """Flax linen networks, built by name.
 
+Layout: ``blocks/`` (CBAM, xTAM, LSU, conv blocks, resizing, ...),
+``encoders/`` (conv, SegNet/VGG-16, dilated ResNet-50; built by name),
+``decoders/`` (U-Net, SegNet, staged, up-skip), ``networks/`` (the networks
+below), ``wrappers/`` (Self-Regulation, HMSA); ``interface`` states what a
+network provides (``encode``, ``decode``, ``task_channels`` and the optional
+members) and the task-specific parameter convention that ``partition``
+implements; ``multi_scale`` fuses predictions over image scales.
+
 Every network takes ``task_channels`` (task -> head channels), ``axis_name``,
-``encoder`` (a name in ``encoders``) and ``widths``; it has
-``encode(images, train)`` (the shared representation), ``decode(features,
-train)`` (``{task: prediction}``) and ``__call__`` (both). Task-specific
-parameters follow ``partition``'s naming convention.
+``encoder`` (a name in ``encoders``), ``widths``, ``depths`` and ``norm``.
 
 | name | network | task-specific parameters |
 |---|---|---|
@@ -19,36 +24,39 @@ parameters follow ``partition``'s naming convention.
 Wrappers (``WRAPPERS``, built by ``wrap``) extend any network and keep its
 parameter names: ``self_regulation`` (training-time exits, ``SelfRegulation``)
 and ``hmsa`` (multi-scale attention, ``HMSA``). They read the network's blocks
-from its representation (``stages.stage_features``).
+from its representation (``interface.stage_features``) and check their
+options against the network they wrap when they are built.
 """
 
 from mtl_jax.models import encoders
+from mtl_jax.models import interface
 from mtl_jax.models import multi_scale
 from mtl_jax.models import partition
-from mtl_jax.models import resize
-from mtl_jax.models.cbam import CBAM
-from mtl_jax.models.conv_block import ConvBlock
-from mtl_jax.models.conv_encoder import ConvEncoder, ConvStage
-from mtl_jax.models.cross_stitch import CrossStitch, CrossStitchUnit
-from mtl_jax.models.densemtl import DenseMTL
-from mtl_jax.models.hmsa import HMSA
-from mtl_jax.models.hps import HPS
-from mtl_jax.models.lsu import LSU
-from mtl_jax.models.mtan import MTAN
-from mtl_jax.models.mtan_attention import AttentionMask, TaskAttention
-from mtl_jax.models.mtran import MTRAN, MTRANBranch
-from mtl_jax.models.residual_attention import ResidualAttention
-from mtl_jax.models.resnet_dilated import Bottleneck, DilatedResNet, ResNetStage
-from mtl_jax.models.segnet_decoder import SegNetDecoder
-from mtl_jax.models.segnet_encoder import SegNetEncoder
-from mtl_jax.models.self_regulation import SelfRegulation
-from mtl_jax.models.semboost import SemBoost
-from mtl_jax.models.single_task import SingleTask
-from mtl_jax.models.staged_decoder import StagedDecoder
-from mtl_jax.models.task_exchange import TaskExchange
-from mtl_jax.models.unet_decoder import UNetDecoder
-from mtl_jax.models.up_skip_decoder import UpSkipDecoder, semi_dense_sum
-from mtl_jax.models.xtam import XTAM
+from mtl_jax.models.blocks import resize
+from mtl_jax.models.blocks.cbam import CBAM
+from mtl_jax.models.blocks.conv_block import ConvBlock
+from mtl_jax.models.blocks.lsu import LSU
+from mtl_jax.models.blocks.mtan_attention import AttentionMask, TaskAttention
+from mtl_jax.models.blocks.residual_attention import ResidualAttention
+from mtl_jax.models.blocks.task_exchange import TaskExchange
+from mtl_jax.models.blocks.xtam import XTAM
+from mtl_jax.models.decoders.segnet import SegNetDecoder
+from mtl_jax.models.decoders.staged import StagedDecoder
+from mtl_jax.models.decoders.unet import UNetDecoder
+from mtl_jax.models.decoders.up_skip import UpSkipDecoder, semi_dense_sum
+from mtl_jax.models.encoders.conv import ConvEncoder, ConvStage
+from mtl_jax.models.encoders.resnet_dilated import Bottleneck, DilatedResNet, ResNetStage
+from mtl_jax.models.encoders.segnet import SegNetEncoder
+from mtl_jax.models.interface import Network
+from mtl_jax.models.networks.cross_stitch import CrossStitch, CrossStitchUnit
+from mtl_jax.models.networks.densemtl import DenseMTL
+from mtl_jax.models.networks.hps import HPS
+from mtl_jax.models.networks.mtan import MTAN
+from mtl_jax.models.networks.mtran import MTRAN, MTRANBranch
+from mtl_jax.models.networks.semboost import SemBoost
+from mtl_jax.models.networks.single_task import SingleTask
+from mtl_jax.models.wrappers.hmsa import HMSA
+from mtl_jax.models.wrappers.self_regulation import SelfRegulation
 
 # name -> Module class. The one place model names resolve.
 REGISTRY = {

@@ -100,7 +100,7 @@ def predict(model, variables, images: jax.Array, scales: Sequence[float],
   the resized images. ``"attention"``: an ``HMSA``-wrapped network, the tasks
   it has attention heads for (``HMSA.attention_fusion``).
 
-  >>> from mtl_jax.models.hps import HPS
+  >>> from mtl_jax.models.networks.hps import HPS
   >>> model, x = HPS({"depth": 1}, widths=(4, 8)), jnp.zeros((1, 8, 8, 3))
   >>> variables = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
   >>> jax.eval_shape(lambda v: predict(model, v, x, (0.5, 1.0, 2.0), "average"), variables)

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-import wrapper_training as wt
+from tests.models import wrapper_training as wt
 from mtl_jax import models
 from mtl_jax import parallel
 

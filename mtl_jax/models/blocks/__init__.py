@@ -1,0 +1,1 @@
+"""Building blocks of the networks: conv blocks, CBAM, xTAM, LSU, MTAN's masks, resizing."""
