@@ -275,12 +275,9 @@ def _feature_level_grads(state, images, batch, *, model, tasks, balancer, key, a
 
 
 def _head_cotangent(balancer, bal_state, like):
-  """The weights of the task losses in the gradient of parameters that are not
-  balanced: ones for gradient-level methods (task-specific parameters get their
-  own loss's gradient), the loss weights for loss-level methods."""
-  if balancer.needs_task_grads:
-    return jnp.ones(like.shape, like.dtype)
-  return bal_state.weights.astype(like.dtype)
+  """The weights of the task losses in the gradient of the task-specific parameters
+  (and of ``decode``'s parameters): the balancer's ``head_weights``."""
+  return balancer.head_weights(bal_state).astype(like.dtype)
 
 
 def train_step(state: TrainState, batch, *, model, tasks: Sequence[Any], balancer,

@@ -5,7 +5,8 @@ own factory (``mtl_jax.balancers.ew``). See ``base`` for the interface.
 """
 
 from mtl_jax.balancers.aligned_mtl import aligned_mtl
-from mtl_jax.balancers.base import Balancer, combine, gramian, num_tasks_of
+from mtl_jax.balancers.base import (Balancer, combine, gramian, gramian_weighting, loss_weighting,
+                                    num_tasks_of)
 from mtl_jax.balancers.cagrad import cagrad
 from mtl_jax.balancers.dwa import dwa
 from mtl_jax.balancers.ew import ew

@@ -19,6 +19,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import optax
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -34,17 +35,6 @@ def trace_normalize(gramian: jax.Array, eps: float = 0.0) -> jax.Array:
   return jnp.where(ok, gramian / jnp.where(ok, tr, 1.0), 0.0)
 
 
-def project_simplex(x: jax.Array) -> jax.Array:
-  """Euclidean projection onto ``{w >= 0, sum w = 1}`` (sort-based, exact)."""
-  n = x.shape[-1]
-  u = jnp.sort(x)[::-1]
-  css = jnp.cumsum(u) - 1.0
-  idx = jnp.arange(1, n + 1, dtype=x.dtype)
-  rho = jnp.max(jnp.where(u - css / idx > 0, jnp.arange(1, n + 1), 1))
-  theta = css[rho - 1] / rho
-  return jnp.maximum(x - theta, 0.0)
-
-
 def fista(fun: Callable, project: Callable, x0: jax.Array, lipschitz: jax.Array,
           num_iters: int, backtrack: bool = False) -> jax.Array:
   """Minimises a smooth convex ``fun`` over a set given by its projection.
@@ -58,7 +48,9 @@ def fista(fun: Callable, project: Callable, x0: jax.Array, lipschitz: jax.Array,
     num_iters: the fixed number of iterations.
     backtrack: whether to adapt the step by backtracking (doubling the
       estimate, at most 30 times an iteration, and relaxing it by 1.5 each
-      iteration) instead of a fixed ``1 / lipschitz`` step.
+      iteration, never below ``1e-6 lipschitz``: an iterate that stops moving
+      would otherwise relax it to 0 and step by ``gy / 0``) instead of a
+      fixed ``1 / lipschitz`` step.
 
   Returns:
     The last iterate.
@@ -76,7 +68,7 @@ def fista(fun: Callable, project: Callable, x0: jax.Array, lipschitz: jax.Array,
       return x_new, fun(x_new) <= bound + 1e-7 * jnp.abs(fy)
 
     if backtrack:
-      lip = lip / 1.5
+      lip = jnp.maximum(lip / 1.5, lip_floor)
       x_new, ok = attempt(lip)
       x_new, _, _, lip = jax.lax.while_loop(
           lambda c: ~c[1] & (c[2] < 30),
@@ -90,6 +82,7 @@ def fista(fun: Callable, project: Callable, x0: jax.Array, lipschitz: jax.Array,
     return x_new, y_new, jnp.where(restart, 1.0, t_new), lip
 
   lip = jnp.asarray(lipschitz, x0.dtype)
+  lip_floor = 1e-6 * lip
   init = (x0, x0, jnp.ones((), x0.dtype), lip)
   return jax.lax.fori_loop(0, num_iters, body, init)[0]
 
@@ -134,7 +127,7 @@ def simplex_qp(q: jax.Array, c: jax.Array, num_iters: int = 100,
     w_pol = jnp.maximum(w_pol, 0.0)
     return w_pol / jnp.maximum(jnp.sum(w_pol), 1e-12), feasible
 
-  iterate = lambda w: fista(fun, project_simplex, w, lip, num_iters)
+  iterate = lambda w: fista(fun, optax.projections.projection_simplex, w, lip, num_iters)
   return refine(fun, iterate, polish, jnp.full((n,), 1.0 / n, q.dtype), rounds)
 
 

@@ -86,10 +86,9 @@ def aligned_mtl(num_tasks: int, pref: Optional[Sequence[float]] = None,
     del params
     return AlignedMTLState(weights=pref_arr)
 
-  def update(task_grads, state, params=None, *, task_losses=None, key=None, **extra_args):
-    del state, params, task_losses, key, extra_args
-    base.check_num_tasks(task_grads, num_tasks, "aligned_mtl")
-    weights = aligned_mtl_weights(base.gramian(task_grads), pref_arr, scale)
-    return base.combine(task_grads, weights), AlignedMTLState(weights=weights)
+  def weigh_gramian(gram, state, *, task_losses=None, key=None):
+    del state, task_losses, key
+    weights = aligned_mtl_weights(gram, pref_arr, scale)
+    return weights, AlignedMTLState(weights=weights)
 
-  return base.Balancer(init, update)
+  return base.gramian_weighting(num_tasks, "aligned_mtl", init, weigh_gramian)

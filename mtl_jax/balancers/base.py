@@ -10,10 +10,26 @@ a valid input); its output is the same tree without that axis. It is an
 Every balancer state is a NamedTuple with a ``weights`` field ``[T]``: the task
 weights used by the last update, for logging and plots.
 
-Loss-level methods (equal weights and the loss weightings) combine gradients
-linearly with weights that depend on the task losses only. They also carry a
-``weigh`` function, so a training step can ask for the weights first and run a
-single backward pass of ``sum_t w_t L_t`` instead of T of them.
+Three kinds, following torchjd's split of a *weighting* (a statistic -> T
+weights) from the *aggregation* (``combine``: ``sum_t w_t g_t`` leaf by leaf):
+
+* loss-level methods (equal weights and the loss weightings,
+  ``loss_weighting``): the weights depend on the task losses only; they carry
+  ``weigh(task_losses, state, *, key)``, so a training step can ask for the
+  weights first and run a single backward pass of ``sum_t w_t L_t``;
+* Gramian methods (``gramian_weighting``): the weights depend on the T x T
+  Gramian of the per-task gradients (and possibly the losses); they carry
+  ``weigh_gramian(gram, state, *, task_losses, key)``, so the Gramian can be
+  formed wherever the gradients live (summed over devices, say) and the
+  weights applied to each part;
+* the others (GradDrop) work leaf by leaf in ``update``.
+
+What task-specific parameters receive is part of the interface:
+``head_weights(state)`` gives ``[T]`` weights ``h`` such that the parameters of
+task t get ``h_t * grad L_t``, from the state that this step's ``update`` (or
+``weigh``) returned. Loss-level methods give their loss weights (the gradient
+of ``sum_t w_t L_t``); the others, unless they say otherwise, ones: each task's
+own raw gradient (``own_gradient``).
 """
 
 from typing import Any, Callable, NamedTuple, Optional
@@ -24,25 +40,53 @@ import optax
 
 # weigh(task_losses [T], state, *, key) -> (weights [T], new_state)
 WeighFn = Callable[..., tuple[jax.Array, NamedTuple]]
+# weigh_gramian(gram [T, T], state, *, task_losses, key) -> (weights [T], new_state)
+WeighGramianFn = Callable[..., tuple[jax.Array, NamedTuple]]
+# head_weights(state) -> [T]: task t's parameters receive head_weights[t] * grad L_t.
+HeadWeightsFn = Callable[[NamedTuple], jax.Array]
+
+
+def own_gradient(state: NamedTuple) -> jax.Array:
+  """``head_weights`` of ones: each task's parameters get their own task's raw gradient."""
+  return jnp.ones_like(state.weights, dtype=jnp.float32)
+
+
+def loss_weights(state: NamedTuple) -> jax.Array:
+  """``head_weights`` equal to the loss weights: the gradient of ``sum_t w_t L_t``."""
+  return state.weights.astype(jnp.float32)
 
 
 class Balancer(optax.GradientTransformationExtraArgs):
-  """An ``(init, update)`` pair, plus ``weigh`` for loss-level methods.
+  """An ``(init, update)`` pair, plus ``weigh`` (loss-level methods) or
+  ``weigh_gramian`` (Gramian methods), and ``head_weights``.
 
   ``update(task_grads, state, params=None, *, task_losses=None, key=None)``
   returns ``(updates, new_state)``. ``weigh`` is ``None`` for methods that need
-  the per-task gradients themselves.
+  the per-task gradients themselves, ``weigh_gramian`` for methods that need
+  more than their Gramian. ``head_weights`` defaults to ``loss_weights`` for
+  loss-level methods and to ``own_gradient`` for the others.
   """
 
-  def __new__(cls, init, update, weigh: Optional[WeighFn] = None):
+  def __new__(cls, init, update, weigh: Optional[WeighFn] = None,
+              weigh_gramian: Optional[WeighGramianFn] = None,
+              head_weights: Optional[HeadWeightsFn] = None):
     self = super().__new__(cls, init, update)
     self.weigh = weigh
+    self.weigh_gramian = weigh_gramian
+    self.head_weights = head_weights or (loss_weights if weigh is not None else own_gradient)
     return self
 
   @property
   def needs_task_grads(self) -> bool:
     """Whether the method needs per-task gradients (else only task losses)."""
     return self.weigh is None
+
+  @property
+  def kind(self) -> str:
+    """``"loss"``, ``"gramian"`` or ``"gradient"`` (works on the gradients themselves)."""
+    if self.weigh is not None:
+      return "loss"
+    return "gramian" if self.weigh_gramian is not None else "gradient"
 
 
 def num_tasks_of(task_grads: Any) -> int:
@@ -137,6 +181,51 @@ def loss_weighting(num_tasks: int, name: str, init: Callable, weigh: WeighFn) ->
     return combine(task_grads, weights), state
 
   return Balancer(init, update, weigh)
+
+
+def gramian_weighting(num_tasks: int, name: str, init: Callable,
+                      weigh_gramian: WeighGramianFn,
+                      head_weights: Optional[HeadWeightsFn] = None) -> Balancer:
+  """A Gramian ``Balancer``: ``update`` combines ``sum_t w_t g_t`` with weights of the Gramian.
+
+  The method's file holds its weight formula; this holds the rest: the task
+  axis check, the Gramian (``gramian``, a sum over leaves), and the
+  combination (``combine``).
+
+  Args:
+    num_tasks: T.
+    name: the method's name, for error messages.
+    init: ``init(params) -> state``.
+    weigh_gramian: ``weigh_gramian(gram, state, *, task_losses=None, key=None)
+      -> (weights, new_state)``; ``key`` is the one passed to ``update`` (None
+      if none was: methods that draw keep a key in their state, see
+      ``next_key``).
+    head_weights: what task-specific parameters receive (default
+      ``own_gradient``).
+
+  Returns:
+    A ``Balancer`` whose ``weigh_gramian`` is ``weigh_gramian``.
+
+  Example: the normalised sum of unit gradients as a Gramian weighting:
+
+    >>> from typing import NamedTuple
+    >>> class State(NamedTuple):
+    ...   weights: jax.Array
+    >>> def weigh_gramian(gram, state, *, task_losses=None, key=None):
+    ...   w = 1.0 / jnp.sqrt(jnp.diagonal(gram))
+    ...   return w, State(w)
+    >>> b = gramian_weighting(2, "unit", lambda p: State(jnp.ones(2)), weigh_gramian)
+    >>> updates, state = b.update(jnp.array([[3., 4.], [0., 2.]]), b.init(None))
+    >>> [round(v, 4) for v in updates.tolist()], b.kind
+    ([0.6, 1.8], 'gramian')
+  """
+  def update(task_grads, state, params=None, *, task_losses=None, key=None, **extra_args):
+    del params, extra_args
+    check_num_tasks(task_grads, num_tasks, name)
+    weights, state = weigh_gramian(gramian(task_grads), state, task_losses=task_losses, key=key)
+    return combine(task_grads, weights), state
+
+  return Balancer(init, update, weigh_gramian=weigh_gramian, head_weights=head_weights)
 
 
 def sample_dirichlet(key: jax.Array, concentration: float, num_tasks: int) -> jax.Array:

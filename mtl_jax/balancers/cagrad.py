@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from mtl_jax.balancers import _solvers
 from mtl_jax.balancers import base
@@ -48,7 +49,8 @@ def cagrad_dual(gram: jax.Array, c: float, num_iters: int = 250, rounds: int = 3
     return w_pol, feasible
 
   lip = jnp.maximum(jnp.linalg.eigvalsh(gram)[-1], 1e-6)
-  iterate = lambda w: _solvers.fista(fun, _solvers.project_simplex, w, lip, num_iters, True)
+  iterate = lambda w: _solvers.fista(fun, optax.projections.projection_simplex, w, lip, num_iters,
+                                    True)
   return _solvers.refine(fun, iterate, polish, b, rounds)
 
 
@@ -101,16 +103,15 @@ def cagrad(num_tasks: int, c: float = 0.5, rescale: int = 0, norm_eps: float = 1
     del params
     return CAGradState(weights=jnp.full((num_tasks,), 1.0 / num_tasks, jnp.float32))
 
-  def update(task_grads, state, params=None, *, task_losses=None, key=None, **extra_args):
-    del state, params, task_losses, key, extra_args
-    base.check_num_tasks(task_grads, num_tasks, "cagrad")
-    gram = _solvers.trace_normalize(base.gramian(task_grads))
+  def weigh_gramian(gram, state, *, task_losses=None, key=None):
+    del state, task_losses, key
+    gram = _solvers.trace_normalize(gram)
     w = cagrad_dual(gram, c, num_iters, rounds)
     b = jnp.full((num_tasks,), 1.0 / num_tasks, gram.dtype)
     phi = c * jnp.sqrt(jnp.maximum(jnp.vdot(b, _solvers.matvec(gram, b)), 0.0))
     gw_norm = jnp.sqrt(jnp.maximum(jnp.vdot(w, _solvers.matvec(gram, w)), 0.0))
     ok = gw_norm >= norm_eps
     weights = jnp.where(ok, b + phi / jnp.where(ok, gw_norm, 1.0) * w, 0.0) / divisor
-    return base.combine(task_grads, weights), CAGradState(weights=weights)
+    return weights, CAGradState(weights=weights)
 
-  return base.Balancer(init, update)
+  return base.gramian_weighting(num_tasks, "cagrad", init, weigh_gramian)

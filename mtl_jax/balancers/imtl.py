@@ -13,7 +13,8 @@ from mtl_jax.balancers.imtl_l import scale_step
 
 class IMTLState(NamedTuple):
   weights: jax.Array  # [T] alpha_t e^{s_t}: the coefficients on the raw g_t
-  log_scales: jax.Array  # [T] s
+  loss_scales: jax.Array  # [T] e^{s_t} of the last update: task-specific parameters' weights
+  log_scales: jax.Array  # [T] s, after the last update's step on it
   opt_state: Any
 
 
@@ -26,9 +27,10 @@ def imtl(num_tasks: int, learning_rate: float = 1e-3,
   task gradients are ``g'_t = e^{s_t} g_t``; IMTL-G gives ``alpha`` on them
   (``imtl_g_weights`` with ``loss_scales=e^s``) and the update is
   ``sum_t alpha_t e^{s_t} g_t``. ``s`` is learned as in ``imtl_l`` (one step of
-  ``optimizer(learning_rate)`` on ``sum_t e^{s_t} L_t - s_t`` per call). In the
-  paper task-specific parameters receive ``e^{s_t} grad L_t``; the training
-  step applies ``state.log_scales`` to them.
+  ``optimizer(learning_rate)`` on ``sum_t e^{s_t} L_t - s_t`` per call). As in
+  the paper, task-specific parameters receive the gradient of their scaled
+  loss, ``e^{s_t} grad L_t`` with this step's ``s`` (``head_weights``:
+  ``state.loss_scales``).
 
   Args:
     num_tasks: T.
@@ -53,16 +55,17 @@ def imtl(num_tasks: int, learning_rate: float = 1e-3,
   def init(params):
     del params
     s = jnp.full((num_tasks,), init_log_scale, jnp.float32)
-    return IMTLState(weights=jnp.exp(s) / num_tasks, log_scales=s, opt_state=opt.init(s))
+    return IMTLState(weights=jnp.exp(s) / num_tasks, loss_scales=jnp.exp(s), log_scales=s,
+                     opt_state=opt.init(s))
 
-  def update(task_grads, state, params=None, *, task_losses=None, key=None, **extra_args):
-    del params, key, extra_args
-    base.check_num_tasks(task_grads, num_tasks, "imtl")
+  def weigh_gramian(gram, state, *, task_losses=None, key=None):
+    del key
     losses = base.require_losses(task_losses, num_tasks, "imtl")
     scales = jnp.exp(state.log_scales)
-    weights = imtl_g_weights(base.gramian(task_grads), loss_scales=scales)
+    weights = imtl_g_weights(gram, loss_scales=scales)
     s, opt_state = scale_step(opt, state.log_scales, state.opt_state, losses)
-    new_state = IMTLState(weights=weights, log_scales=s, opt_state=opt_state)
-    return base.combine(task_grads, weights), new_state
+    return weights, IMTLState(weights=weights, loss_scales=scales, log_scales=s,
+                              opt_state=opt_state)
 
-  return base.Balancer(init, update)
+  return base.gramian_weighting(num_tasks, "imtl", init, weigh_gramian,
+                                head_weights=lambda state: state.loss_scales)

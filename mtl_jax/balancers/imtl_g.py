@@ -72,10 +72,9 @@ def imtl_g(num_tasks: int) -> base.Balancer:
     del params
     return IMTLGState(weights=jnp.full((num_tasks,), 1.0 / num_tasks, jnp.float32))
 
-  def update(task_grads, state, params=None, *, task_losses=None, key=None, **extra_args):
-    del state, params, task_losses, key, extra_args
-    base.check_num_tasks(task_grads, num_tasks, "imtl_g")
-    weights = imtl_g_weights(base.gramian(task_grads))
-    return base.combine(task_grads, weights), IMTLGState(weights=weights)
+  def weigh_gramian(gram, state, *, task_losses=None, key=None):
+    del state, task_losses, key
+    weights = imtl_g_weights(gram)
+    return weights, IMTLGState(weights=weights)
 
-  return base.Balancer(init, update)
+  return base.gramian_weighting(num_tasks, "imtl_g", init, weigh_gramian)

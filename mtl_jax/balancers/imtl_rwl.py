@@ -50,12 +50,11 @@ def imtl_rwl(num_tasks: int, concentration: float = 1.0, seed: int = 0) -> base.
     return IMTLRWLState(weights=jnp.full((num_tasks,), 1.0 / num_tasks, jnp.float32),
                         key=jax.random.PRNGKey(seed))
 
-  def update(task_grads, state, params=None, *, task_losses=None, key=None, **extra_args):
-    del params, task_losses, extra_args
-    base.check_num_tasks(task_grads, num_tasks, "imtl_rwl")
+  def weigh_gramian(gram, state, *, task_losses=None, key=None):
+    del task_losses
     draw, state_key = base.next_key(state.key, key)
     lam = base.sample_dirichlet(draw, concentration, num_tasks)
-    weights = imtl_g_weights(base.gramian(task_grads), loss_scales=lam)
-    return base.combine(task_grads, weights), IMTLRWLState(weights=weights, key=state_key)
+    weights = imtl_g_weights(gram, loss_scales=lam)
+    return weights, IMTLRWLState(weights=weights, key=state_key)
 
-  return base.Balancer(init, update)
+  return base.gramian_weighting(num_tasks, "imtl_rwl", init, weigh_gramian)

@@ -59,10 +59,8 @@ def mgda(num_tasks: int, normalization: str = "none", num_iters: int = 250,
     del params
     return MGDAState(weights=jnp.full((num_tasks,), 1.0 / num_tasks, jnp.float32))
 
-  def update(task_grads, state, params=None, *, task_losses=None, key=None, **extra_args):
-    del state, params, key, extra_args
-    base.check_num_tasks(task_grads, num_tasks, "mgda")
-    gram = base.gramian(task_grads)
+  def weigh_gramian(gram, state, *, task_losses=None, key=None):
+    del state, key
     norms = jnp.sqrt(jnp.maximum(jnp.diagonal(gram), 0.0))
     if normalization == "none":
       scale = jnp.ones_like(norms)
@@ -74,6 +72,6 @@ def mgda(num_tasks: int, normalization: str = "none", num_iters: int = 250,
     scale = jnp.where(scale > 0, scale, 1.0)
     gram = _solvers.trace_normalize(gram / (scale[:, None] * scale[None, :]))
     weights = _solvers.simplex_qp(gram, jnp.zeros((num_tasks,), gram.dtype), num_iters, rounds)
-    return base.combine(task_grads, weights), MGDAState(weights=weights)
+    return weights, MGDAState(weights=weights)
 
-  return base.Balancer(init, update)
+  return base.gramian_weighting(num_tasks, "mgda", init, weigh_gramian)

@@ -98,10 +98,8 @@ def nash_mtl(num_tasks: int, max_norm: float = 1.0, update_weights_every: int = 
     ones = jnp.ones((num_tasks,), jnp.float32)
     return NashMTLState(weights=ones, alpha=ones, step=jnp.zeros((), jnp.int32))
 
-  def update(task_grads, state, params=None, *, task_losses=None, key=None, **extra_args):
-    del params, task_losses, key, extra_args
-    base.check_num_tasks(task_grads, num_tasks, "nash_mtl")
-    gram = base.gramian(task_grads)
+  def weigh_gramian(gram, state, *, task_losses=None, key=None):
+    del task_losses, key
     fresh = state.step % update_weights_every == 0
     alpha = jnp.where(fresh, nash_alpha(gram, num_iters, reg_eps), state.alpha)
     weights = alpha
@@ -109,7 +107,6 @@ def nash_mtl(num_tasks: int, max_norm: float = 1.0, update_weights_every: int = 
       norm = jnp.sqrt(jnp.maximum(jnp.vdot(alpha, _solvers.matvec(gram, alpha)), 0.0))
       weights = jnp.where(norm > max_norm, alpha * (max_norm / jnp.where(norm > 0, norm, 1.0)),
                           alpha)
-    new_state = NashMTLState(weights=weights, alpha=alpha, step=state.step + 1)
-    return base.combine(task_grads, weights), new_state
+    return weights, NashMTLState(weights=weights, alpha=alpha, step=state.step + 1)
 
-  return base.Balancer(init, update)
+  return base.gramian_weighting(num_tasks, "nash_mtl", init, weigh_gramian)

@@ -84,13 +84,12 @@ def pcgrad(num_tasks: int, reduction: str = "sum", seed: int = 0) -> base.Balanc
     return PCGradState(weights=jnp.full((num_tasks,), scale, jnp.float32),
                        key=jax.random.PRNGKey(seed))
 
-  def update(task_grads, state, params=None, *, task_losses=None, key=None, **extra_args):
-    del params, task_losses, extra_args
-    base.check_num_tasks(task_grads, num_tasks, "pcgrad")
+  def weigh_gramian(gram, state, *, task_losses=None, key=None):
+    del task_losses
     draw, state_key = base.next_key(state.key, key)
     keys = jax.random.split(draw, num_tasks)
     orders = jax.vmap(lambda k: jax.random.permutation(k, num_tasks))(keys)
-    weights = scale * pcgrad_weights(base.gramian(task_grads), orders)
-    return base.combine(task_grads, weights), PCGradState(weights=weights, key=state_key)
+    weights = scale * pcgrad_weights(gram, orders)
+    return weights, PCGradState(weights=weights, key=state_key)
 
-  return base.Balancer(init, update)
+  return base.gramian_weighting(num_tasks, "pcgrad", init, weigh_gramian)

@@ -76,11 +76,9 @@ def upgrad(num_tasks: int, pref: Optional[Sequence[float]] = None, norm_eps: flo
     del params
     return UPGradState(weights=pref_arr)
 
-  def update(task_grads, state, params=None, *, task_losses=None, key=None, **extra_args):
-    del state, params, task_losses, key, extra_args
-    base.check_num_tasks(task_grads, num_tasks, "upgrad")
-    weights = upgrad_weights(base.gramian(task_grads), pref_arr, norm_eps, reg_eps, num_iters,
-                             rounds)
-    return base.combine(task_grads, weights), UPGradState(weights=weights)
+  def weigh_gramian(gram, state, *, task_losses=None, key=None):
+    del state, task_losses, key
+    weights = upgrad_weights(gram, pref_arr, norm_eps, reg_eps, num_iters, rounds)
+    return weights, UPGradState(weights=weights)
 
-  return base.Balancer(init, update)
+  return base.gramian_weighting(num_tasks, "upgrad", init, weigh_gramian)

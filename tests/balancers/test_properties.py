@@ -120,3 +120,60 @@ def test_base_next_key():
   np.testing.assert_array_equal(kept, state_key)
   draw, new = base.next_key(state_key, None)
   assert not np.array_equal(new, state_key) and not np.array_equal(draw, new)
+
+
+GRADIENT_LEVEL = {"graddrop"}  # Neither a loss weighting nor a Gramian weighting.
+
+
+def test_every_method_declares_its_kind():
+  kinds = {n: balancers.get(n, num_tasks=2).kind for n in NAMES}
+  assert {n for n, k in kinds.items() if k == "loss"} == LOSS_LEVEL
+  assert {n for n, k in kinds.items() if k == "gradient"} == GRADIENT_LEVEL
+  assert all(k == "gramian" for n, k in kinds.items() if n not in LOSS_LEVEL | GRADIENT_LEVEL)
+
+
+def test_gramian_update_matches_weigh_gramian():
+  """update combines sum_t w_t g_t with the weights (and state) weigh_gramian gives for
+  the Gramian of the gradients, so the Gramian may be formed elsewhere (e.g. summed over
+  devices) and the weights applied to each part."""
+  jac = inputs.FAMILIES["random_conflicting"]
+  losses = np.array([0.5, 1.0, 2.0], np.float32)
+  key = jax.random.PRNGKey(3)
+  methods = {n: balancers.get(n, num_tasks=3) for n in NAMES
+             if n not in LOSS_LEVEL | GRADIENT_LEVEL}
+
+  @inputs.jit
+  def both():
+    out = {}
+    for n, b in methods.items():
+      state = b.init(None)
+      w, s1 = b.weigh_gramian(base.gramian(jac), state, task_losses=losses, key=key)
+      u, s2 = b.update(jac, state, task_losses=losses, key=key)
+      out[n] = (w, u, s1, s2)
+    return out
+
+  for n, (w, u, s1, s2) in both().items():
+    np.testing.assert_allclose(u, np.asarray(w) @ jac, rtol=1e-5, atol=1e-6, err_msg=n)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, s1, s2)
+
+
+def test_head_weights_follow_each_methods_convention():
+  """Loss weightings give their heads the loss weights, IMTL its loss scales e^s of the
+  step, the other gradient methods each task's own gradient (ones)."""
+  jac = inputs.FAMILIES["random"]
+  losses = np.array([0.5, 1.0, 2.0], np.float32)
+  for n in NAMES:
+    b = balancers.get(n, num_tasks=3)
+    state = b.init(None)
+    if b.kind == "loss":
+      weights, state = b.weigh(losses, state, key=jax.random.PRNGKey(0))
+      np.testing.assert_array_equal(b.head_weights(state), weights, err_msg=n)
+      continue
+    _, state = b.update(jac, state, task_losses=losses, key=jax.random.PRNGKey(0))
+    if n == "imtl":  # The scales e^s that this step used, not those after its step on s.
+      used = np.exp(state.log_scales)
+      _, state = b.update(jac, state, task_losses=losses, key=jax.random.PRNGKey(0))
+      np.testing.assert_allclose(b.head_weights(state), used, rtol=1e-6, err_msg=n)
+      assert not np.allclose(used, 1.0) and not np.allclose(used, np.exp(state.log_scales))
+    else:
+      np.testing.assert_array_equal(b.head_weights(state), np.ones(3, np.float32), err_msg=n)
