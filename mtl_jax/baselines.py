@@ -68,7 +68,7 @@ def published(dataset: ml_collections.ConfigDict) -> dict[str, float]:
   shape = data.info(dataset).image_shape[:2]
   if dataset.name == "nyuv2" and shape == (data.nyuv2.HEIGHT, data.nyuv2.WIDTH):
     return dict(NYUV2_STL)
-  if (dataset.name == "cityscapes" and data.cityscapes_options(dataset) == ("preprocessed", 7)
+  if (dataset.name == "cityscapes" and data.cityscapes.options(dataset) == ("preprocessed", 7)
       and shape == (data.cityscapes.HEIGHT, data.cityscapes.WIDTH)):
     return dict(CITYSCAPES_7_STL)
   return {}

@@ -179,13 +179,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 def _check_dataset(cfg: ml_collections.ConfigDict) -> None:
   """The dataset's optional fields, image size and split names."""
-  options = data.REGISTRY[cfg.name].options or {}
+  options = data.options(cfg.name)
   for field in ("source", "num_classes"):
     value = cfg.get(field)
     if value is None:
       continue
     if field not in options:
-      users = sorted(n for n, d in data.REGISTRY.items() if field in (d.options or {}))
+      users = sorted(n for n in data.REGISTRY if field in data.options(n))
       raise ConfigError(f"config.dataset.{field}: dataset {cfg.name!r} has no such option"
                         f" (only {', '.join(users)}); leave it None")
     if value not in options[field]:

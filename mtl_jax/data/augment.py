@@ -1,6 +1,9 @@
 """The field's training augmentations, in NumPy, on one example dict.
 
-An example holds any subset of these keys (no others)::
+An example holds keys of the modality table (``mtl_jax.data.modalities``),
+whose rows say how each key is treated: bilinear or nearest resize, values
+divided by the zoom (depth), x negated by a flip (normals). The four of the
+field::
 
   image         uint8   [H, W, 3]
   segmentation  int32   [H, W]      -1 = ignore
@@ -24,15 +27,14 @@ from typing import Sequence
 import numpy as np
 
 from mtl_jax.data import interpolate
-
-_KEYS = ("image", "segmentation", "depth", "normals")
-_BILINEAR = ("image", "normals")  # The rest are resized by nearest neighbour.
+from mtl_jax.data import modalities
 
 
 def _check_keys(example):
-  unknown = set(example) - set(_KEYS)
+  unknown = set(example) - set(modalities.TABLE)
   if unknown:
-    raise KeyError(f"augment knows the keys {_KEYS}; got also {sorted(unknown)}")
+    raise KeyError(f"augment knows the keys of mtl_jax.data.modalities.TABLE"
+                   f" ({', '.join(modalities.TABLE)}); got also {sorted(unknown)}")
 
 
 def crop_size(height: int, width: int, scale: float) -> tuple[int, int]:
@@ -104,17 +106,18 @@ def random_scale_crop(example: dict, rng: np.random.Generator,
   cols = interpolate.nearest_index(width, w)
   out = {}
   for key, value in example.items():
+    modality = modalities.get(key)
     crop = value[i:i + h, j:j + w]
-    if key in _BILINEAR:
+    if modality.resize == "bilinear":
       resized = interpolate.resize_bilinear(crop, height, width)
       if value.dtype == np.uint8:  # Rounded half up; a blend of uint8 stays in [0, 255.5).
         resized += 0.5
-      out[key] = resized.astype(value.dtype, copy=False)
+      resized = resized.astype(value.dtype, copy=False)
     else:
       resized = crop.take(rows, axis=0).take(cols, axis=1)
-      if key == "depth":
-        resized = resized / np.asarray(s, resized.dtype)
-      out[key] = resized
+    if modality.divide_by_zoom:
+      resized = resized / np.asarray(s, resized.dtype)
+    out[key] = resized
   return out
 
 
@@ -144,7 +147,7 @@ def random_flip(example: dict, rng: np.random.Generator, p: float = 0.5) -> dict
   out = {}
   for key, value in example.items():
     flipped = value[:, ::-1].copy()
-    if key == "normals":
+    if modalities.get(key).flip_negates_x:
       flipped[..., 0] *= -1
       flipped[..., 0] += 0.0  # Turns -0.0 into 0.0.
     out[key] = flipped

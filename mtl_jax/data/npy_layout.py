@@ -13,8 +13,9 @@ Everything here raises ``LayoutError`` (a ``DataError`` and a ``ValueError``,
 from ``mtl_jax.data.errors``) with a message that names the offending file or
 directory. ``scan_split`` checks the layout and every file's header (shape and
 dtype) without reading any data, so a builder can check all of it before it
-writes anything; ``load`` reads one file and checks its values. This module
-imports no jax and no TensorFlow.
+writes anything; ``load`` reads one file and checks its values with its
+modality's rules (``mtl_jax.data.modalities``). This module imports no jax and
+no TensorFlow.
 """
 
 import dataclasses
@@ -25,12 +26,11 @@ from typing import Sequence
 import numpy as np
 
 from mtl_jax.data import errors
+from mtl_jax.data import modalities as table
 
 LayoutError = errors.LayoutError  # Raised here; the builders raise it too.
 
 _INDEX_FILE = re.compile(r"^(0|[1-9][0-9]*)\.npy$")
-IMAGE_ATOL = 1e-5  # Slack on the [0, 1] range of float images (rounding error).
-NORMAL_ATOL = 1e-3  # Slack on the [-1, 1] range of normal components.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,14 +39,14 @@ class Modality:
 
   Attributes:
     dirname: the directory name (``image``, ``label_7``, ...).
-    kind: ``"image"`` (float in [0, 1]), ``"label"`` (integers in [-1,
-      num_classes), -1 = ignore), ``"depth"`` (finite, >= 0, 0 = invalid) or
-      ``"normal"`` (finite components in [-1, 1], zeros = invalid).
+    key: the modality its files hold (a key of ``modalities.TABLE``:
+      ``image``, ``segmentation``, ``depth``, ``normals``), whose row checks
+      and converts their values.
     shapes: the accepted array shapes.
     num_classes: labels only: the number of classes C.
   """
   dirname: str
-  kind: str
+  key: str
   shapes: tuple[tuple[int, ...], ...]
   num_classes: int = 0
 
@@ -57,16 +57,9 @@ def describe(modalities: Sequence[Modality], splits: Sequence[str] = ("train", "
   for split in splits:
     for m in modalities:
       shapes = " or ".join("x".join(map(str, s)) for s in m.shapes)
-      lines.append(f"  {split}/{m.dirname}/<index>.npy  ({shapes}, {_KIND_TEXT[m.kind]})")
+      text = table.get(m.key).npy_text
+      lines.append(f"  {split}/{m.dirname}/<index>.npy  ({shapes}, {text})")
   return "\n".join(lines)
-
-
-_KIND_TEXT = {
-    "image": "float in [0, 1]",
-    "label": "class ids, -1 = ignore",
-    "depth": "float >= 0, 0 = invalid",
-    "normal": "float in [-1, 1], zeros = invalid",
-}
 
 
 def find_root(manual_dir: os.PathLike, modalities: Sequence[Modality],
@@ -134,7 +127,7 @@ def _check_header(path: str, modality: Modality) -> None:
     want = " or ".join(str(s) for s in modality.shapes)
     raise LayoutError(f"{path}: shape {shape}, expected {want} ({modality.dirname}/ of"
                       " this dataset configuration)")
-  allowed = "f" if modality.kind in ("image", "depth", "normal") else "fiu"
+  allowed = "f" if table.get(modality.key).npy_float_only else "fiu"
   if dtype.kind not in allowed:
     raise LayoutError(f"{path}: dtype {dtype}, expected a"
                       f" {'float' if allowed == 'f' else 'numeric'} array")
@@ -199,8 +192,9 @@ def scan_split(split_dir: str, modalities: Sequence[Modality]) -> list[int]:
 def load(path: str, modality: Modality) -> np.ndarray:
   """Reads one file, checks its values, and converts it to the stored form.
 
-  Conversions: image -> uint8 ``round(255 x)`` [H, W, 3]; label -> uint8 with
-  -1 stored as 255; depth -> float32 [H, W]; normal -> float32 [H, W, 3].
+  The modality's row of ``modalities.TABLE`` checks and converts: image ->
+  uint8 ``round(255 x)`` [H, W, 3]; labels -> uint8 with -1 stored as 255;
+  depth -> float32 [H, W]; normals -> float32 [H, W, 3].
 
   Args:
     path: the ``.npy`` file.
@@ -217,46 +211,10 @@ def load(path: str, modality: Modality) -> np.ndarray:
     x = np.load(path, allow_pickle=False)
   except Exception as e:  # pylint: disable=broad-except
     raise LayoutError(f"{path}: not a readable .npy file ({e})") from e
-  kind = modality.kind
-  if kind == "image":
-    _check_finite(x, path)
-    lo, hi = float(x.min()), float(x.max())
-    if lo < -IMAGE_ATOL or hi > 1 + IMAGE_ATOL:
-      raise LayoutError(f"{path}: image values in [{lo}, {hi}], expected [0, 1]")
-    return np.round(255.0 * np.clip(x.astype(np.float64), 0.0, 1.0)).astype(np.uint8)
-  if kind == "label":
-    if x.dtype.kind == "f":
-      _check_finite(x, path)
-      if np.any(x != np.round(x)):
-        raise LayoutError(f"{path}: non-integer label values")
-    x = x.astype(np.int64)
-    c = modality.num_classes
-    bad = (x < -1) | (x >= c)
-    if np.any(bad):
-      raise LayoutError(f"{path}: label values {sorted(set(np.unique(x[bad]).tolist()))[:5]}"
-                        f" outside [-1, {c}) ({c} classes, -1 = ignore)")
-    return np.where(x < 0, 255, x).astype(np.uint8)
-  if kind == "depth":
-    _check_finite(x, path)
-    if np.any(x < 0):
-      raise LayoutError(f"{path}: negative depth {float(x.min())}; expected >= 0 (0 ="
-                        " invalid)")
-    return x.reshape(x.shape[:2]).astype(np.float32)
-  if kind == "normal":
-    _check_finite(x, path)
-    if np.any(np.abs(x) > 1 + NORMAL_ATOL):
-      raise LayoutError(f"{path}: normal components up to {float(np.abs(x).max())},"
-                        " expected within [-1, 1]")
-    return x.astype(np.float32)
-  raise ValueError(f"unknown modality kind {kind!r}")
-
-
-def _check_finite(x: np.ndarray, path: str) -> None:
-  bad = ~np.isfinite(x)
-  if np.any(bad):
-    what = "NaN" if np.any(np.isnan(x)) else "infinite"
-    where = tuple(int(v) for v in np.argwhere(bad)[0])
-    raise LayoutError(f"{path}: {int(bad.sum())} {what} value(s) (first at {where})")
+  try:
+    return table.get(modality.key).from_npy(x, modality.num_classes)
+  except table.ValueCheckError as e:
+    raise LayoutError(f"{path}: {e}") from e
 
 
 def manual_dir_or_raise(dl_manager) -> str:

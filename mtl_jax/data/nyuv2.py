@@ -29,13 +29,13 @@ so no half-built dataset is left behind.
 """
 
 import dataclasses
-import io
 import os
 
-import numpy as np
-from PIL import Image
+import ml_collections
 import tensorflow_datasets as tfds
 
+from mtl_jax.data import dataset
+from mtl_jax.data import modalities
 from mtl_jax.data import npy_layout
 
 HEIGHT, WIDTH = 288, 384  # The release's image size.
@@ -45,18 +45,20 @@ CLASS_NAMES = ("bed", "books", "ceiling", "chair", "floor", "furniture", "object
                "picture", "sofa", "table", "tv", "wall", "window")
 NUM_CLASSES = len(CLASS_NAMES)
 SPLIT_DIRS = {"train": "train", "test": "val"}  # tfds split -> release directory.
+TASKS = ("segmentation", "depth", "normals")  # Ground truth besides the image.
+OPTIONS = {}  # No optional config.dataset field (source, num_classes).
 
 _SOURCE = ("the preprocessed NYUv2 (288x384) archive linked from the MTAN repository"
            " README (github.com/lorenmt/mtan)")
 
 
-def modalities(height: int = HEIGHT, width: int = WIDTH) -> tuple[npy_layout.Modality, ...]:
+def release_files(height: int = HEIGHT, width: int = WIDTH) -> tuple[npy_layout.Modality, ...]:
   """The release's directories and the shapes their files must have."""
   m = npy_layout.Modality
   return (m("image", "image", ((height, width, 3),)),
-          m("label", "label", ((height, width),), NUM_CLASSES),
+          m("label", "segmentation", ((height, width),), NUM_CLASSES),
           m("depth", "depth", ((height, width, 1), (height, width))),
-          m("normal", "normal", ((height, width, 3),)))
+          m("normal", "normals", ((height, width, 3),)))
 
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
@@ -64,7 +66,7 @@ Download {_SOURCE}, extract it, and pass its directory as the manual directory
 (tfds.download.DownloadConfig(manual_dir=...), config.dataset.manual_dir, or
 `tfds build --manual_dir=...`). The directory itself, or one sub-directory of
 it, must hold one .npy file per sample and modality:
-{npy_layout.describe(modalities())}
+{npy_layout.describe(release_files())}
 with the same indices in every modality of a split (795 train, 654 val).
 """
 
@@ -127,10 +129,15 @@ def make_builder(data_dir=None, height: int = HEIGHT, width: int = WIDTH) -> "Ny
                data_dir=data_dir)
 
 
-def _png(image: np.ndarray) -> bytes:
-  buf = io.BytesIO()
-  Image.fromarray(image).save(buf, format="PNG", compress_level=1)
-  return buf.getvalue()
+def info(cfg: ml_collections.ConfigDict) -> dataset.DatasetInfo:
+  """The dataset as ``config.dataset`` sets it (``height``, ``width``: the files' size)."""
+  height, width = dataset.image_size(cfg, (HEIGHT, WIDTH))
+  return dataset.DatasetInfo(TASKS, NUM_CLASSES, CLASS_NAMES, (height, width, 3))
+
+
+def builder(cfg: ml_collections.ConfigDict) -> "Nyuv2":
+  """The builder of ``config.dataset`` (``height``, ``width``, ``data_dir``)."""
+  return make_builder(cfg.data_dir, *info(cfg).image_shape[:2])
 
 
 class Nyuv2(tfds.core.GeneratorBasedBuilder):
@@ -146,17 +153,9 @@ class Nyuv2(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     h, w = self.builder_config.height, self.builder_config.width
-    zlib = tfds.features.Encoding.ZLIB
     return self.dataset_info_from_configs(
         description=_DESCRIPTION,
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(h, w, 3), encoding_format="png"),
-            "segmentation": tfds.features.Tensor(shape=(h, w), dtype=np.uint8,
-                                                 encoding=zlib),
-            "depth": tfds.features.Tensor(shape=(h, w), dtype=np.float32, encoding=zlib),
-            "normals": tfds.features.Tensor(shape=(h, w, 3), dtype=np.float32,
-                                            encoding=zlib),
-        }),
+        features=modalities.features(("image",) + TASKS, h, w),
         supervised_keys=None,
         disable_shuffling=True,  # Record i is file index i.
         homepage="https://github.com/lorenmt/mtan",
@@ -166,7 +165,7 @@ class Nyuv2(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager):
     cfg = self.builder_config
-    mods = modalities(cfg.height, cfg.width)
+    mods = release_files(cfg.height, cfg.width)
     manual_dir = npy_layout.manual_dir_or_raise(dl_manager)
     root = npy_layout.find_root(manual_dir, mods, tuple(SPLIT_DIRS.values()),
                                 f"NYUv2 (from {_SOURCE})")
@@ -177,10 +176,7 @@ class Nyuv2(tfds.core.GeneratorBasedBuilder):
             for split, (directory, indices) in scanned.items()}
 
   def _generate_examples(self, directory, indices, mods):
-    keys = {"image": "image", "label": "segmentation", "depth": "depth", "normal": "normals"}
     for i in indices:
-      example = {keys[m.dirname]: npy_layout.load(os.path.join(directory, m.dirname,
-                                                               f"{i}.npy"), m)
-                 for m in mods}
-      example["image"] = _png(example["image"])
-      yield i, example
+      yield i, modalities.encode({
+          m.key: npy_layout.load(os.path.join(directory, m.dirname, f"{i}.npy"), m)
+          for m in mods})

@@ -10,11 +10,13 @@ one would.
 
 Evaluation: every example of the split once, in order, in fixed-size batches;
 the last batch is padded with examples whose ground truth is all invalid
-(segmentation -1, depth 0, normals 0), which every metric ignores.
+(each modality's ``invalid`` value: segmentation -1, depth 0, normals 0), which
+every metric ignores.
 
-Batches are dicts of NumPy arrays: ``image`` uint8 ``[B, H, W, 3]``,
-``segmentation`` int32 ``[B, H, W]`` (-1 = ignore), ``depth`` float32
-``[B, H, W]`` (0 = invalid), ``normals`` float32 ``[B, H, W, 3]`` (0 = invalid).
+Batches are dicts of NumPy arrays, one per key, as ``modalities.decode`` makes
+them: ``image`` uint8 ``[B, H, W, 3]``, ``segmentation`` int32 ``[B, H, W]``
+(-1 = ignore), ``depth`` float32 ``[B, H, W]`` (0 = invalid), ``normals``
+float32 ``[B, H, W, 3]`` (0 = invalid).
 """
 
 from typing import Any, Iterator, Sequence
@@ -24,28 +26,9 @@ import ml_collections
 import numpy as np
 
 from mtl_jax.data import augment
+from mtl_jax.data import modalities
 
-# Value of an invalid pixel, per key (used to pad evaluation batches).
-INVALID = {"segmentation": -1, "depth": 0.0, "normals": 0.0, "image": 0}
-_DTYPES = {"image": np.uint8, "segmentation": np.int32, "depth": np.float32,
-           "normals": np.float32}
-_SEGMENTATION_IGNORE_STORED = 255  # uint8 label files store "ignore" as 255.
-
-
-def decode(example: dict, keys: Sequence[str]) -> dict:
-  """A stored example as the arrays a batch holds (dtypes, shapes, ignore label)."""
-  out = {}
-  for key in keys:
-    if key not in example:
-      raise KeyError(f"example has no {key!r}; it has {sorted(example)}")
-    value = np.asarray(example[key])
-    if key == "segmentation":
-      if value.ndim == 3:
-        value = value[..., 0]
-      if value.dtype == np.uint8:
-        value = np.where(value == _SEGMENTATION_IGNORE_STORED, -1, value.astype(np.int32))
-    out[key] = value.astype(_DTYPES.get(key, value.dtype), copy=False)
-  return out
+decode = modalities.decode  # A stored example as the arrays a batch holds.
 
 
 class _Decode(grain.transforms.Map):
@@ -120,11 +103,10 @@ def eval_batches(source: Any, *, keys: Sequence[str], batch_size: int, shard_ind
     chunk = indices[b * batch_size:(b + 1) * batch_size]
     examples = [decode(source[int(i)], keys) for i in chunk]
     while len(examples) < batch_size:
-      examples.append({k: np.full_like(v, INVALID[k]) for k, v in examples[0].items()}
-                      if examples else _invalid_like(source, keys))
+      examples.append(_invalid_like(examples[0] if examples else decode(source[0], keys)))
     yield {k: np.stack([e[k] for e in examples]) for k in keys}
 
 
-def _invalid_like(source, keys):
-  example = decode(source[0], keys)
-  return {k: np.full_like(v, INVALID[k]) for k, v in example.items()}
+def _invalid_like(example: dict) -> dict:
+  """An example of the same keys and shapes whose every pixel is invalid."""
+  return {k: np.full_like(v, modalities.get(k).invalid) for k, v in example.items()}

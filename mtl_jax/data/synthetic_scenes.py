@@ -26,18 +26,20 @@ disabled); shuffle in the input pipeline.
 """
 
 import dataclasses
-import io
 import multiprocessing
 import os
 from typing import Optional
 
-import numpy as np
-from PIL import Image
+import ml_collections
 import tensorflow_datasets as tfds
 
+from mtl_jax.data import dataset
+from mtl_jax.data import modalities
 from mtl_jax.data import scenes
 
 TEST_INDEX_OFFSET = 1_000_000_000  # Test example i is scene index offset + i.
+TASKS = ("segmentation", "depth", "normals")  # Ground truth besides the image.
+OPTIONS = {}  # No optional config.dataset field (source, num_classes).
 
 _DESCRIPTION = f"""\
 Procedural indoor scenes (a room with 3-7 objects on the floor, one point light
@@ -95,17 +97,29 @@ def make_config(height: int, width: int, num_train: int, num_test: int,
       f" seed {seed}.", **values)
 
 
-def _png(image: np.ndarray) -> bytes:
-  buf = io.BytesIO()
-  Image.fromarray(image).save(buf, format="PNG", compress_level=1)
-  return buf.getvalue()
+def info(cfg: ml_collections.ConfigDict) -> dataset.DatasetInfo:
+  """The dataset as ``config.dataset`` sets it (``height``, ``width``; default 96 x 128)."""
+  height, width = dataset.image_size(cfg, (DEFAULT_CONFIG.height, DEFAULT_CONFIG.width))
+  return dataset.DatasetInfo(TASKS, scenes.NUM_CLASSES, tuple(scenes.CLASS_NAMES),
+                             (height, width, 3))
+
+
+def builder(cfg: ml_collections.ConfigDict) -> "SyntheticScenes":
+  """The builder of ``config.dataset`` (``height``, ``width``, ``num_train``, ``num_test``,
+  ``scene_seed``, ``data_dir``)."""
+  height, width = info(cfg).image_shape[:2]
+  builder_config = make_config(height=height, width=width, num_train=cfg.num_train,
+                               num_test=cfg.num_test, seed=cfg.scene_seed)
+  if builder_config is DEFAULT_CONFIG:
+    # By name: a pickled copy of a registered config (grain's worker processes
+    # rebuild the builder) is refused by tfds as a clash with the registered one.
+    builder_config = builder_config.name
+  return SyntheticScenes(config=builder_config, data_dir=cfg.data_dir)
 
 
 def _encoded_example(job):
-  """Renders ``job = (seed, index, height, width)``; the image as PNG bytes."""
-  ex = scenes.render_example(*job)
-  ex["image"] = _png(ex["image"])
-  return ex
+  """Renders ``job = (seed, index, height, width)``, encoded for the builder."""
+  return modalities.encode(scenes.render_example(*job))
 
 
 class SyntheticScenes(tfds.core.GeneratorBasedBuilder):
@@ -133,17 +147,9 @@ class SyntheticScenes(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     h, w = self.builder_config.height, self.builder_config.width
-    zlib = tfds.features.Encoding.ZLIB
     return self.dataset_info_from_configs(
         description=_DESCRIPTION,
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(h, w, 3), encoding_format="png"),
-            "segmentation": tfds.features.Tensor(shape=(h, w), dtype=np.uint8,
-                                                 encoding=zlib),
-            "depth": tfds.features.Tensor(shape=(h, w), dtype=np.float32, encoding=zlib),
-            "normals": tfds.features.Tensor(shape=(h, w, 3), dtype=np.float32,
-                                            encoding=zlib),
-        }),
+        features=modalities.features(("image",) + TASKS, h, w),
         supervised_keys=None,
         # Keep generation order, so record i of a split is scene index i.
         disable_shuffling=True,

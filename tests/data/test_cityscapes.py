@@ -12,6 +12,7 @@ import tensorflow_datasets as tfds
 
 import manual_files
 from mtl_jax.data import cityscapes
+from mtl_jax.data import cityscapes_official
 from mtl_jax.data import pipeline
 
 H, W = 6, 8
@@ -234,7 +235,7 @@ def _want_depth(sample):
 
 def test_disparity_to_depth():
   np.testing.assert_allclose(
-      cityscapes.disparity_to_depth(np.array([[0, 1, 257, 513]], np.uint16), 0.2, 2000.0),
+      cityscapes_official.disparity_to_depth(np.array([[0, 1, 257, 513]], np.uint16), 0.2, 2000.0),
       [[0.0, 0.0, 400.0, 200.0]])
 
 
