@@ -35,17 +35,19 @@ from absl import app
 
 from benchmarks import balancers as step_bench
 from mtl_jax import balancers as balancers_lib
+from mtl_jax import build
 from mtl_jax import data as data_lib
 from mtl_jax import parallel
-from mtl_jax import train
+from mtl_jax import train_state
 from mtl_jax.models import partition
 
 
 def gradient_shapes(config) -> dict[str, Any]:
   """``{"params": shared-parameter shapes, "features": representation shapes}`` (no task axis)."""
-  tasks, model, balancer, tx = train.build(config)
+  exp = build.experiment(config, with_data=False)
+  tasks, model, balancer, tx = exp.tasks, exp.model, exp.balancer, exp.tx
   image_shape = data_lib.info(config.dataset).image_shape
-  state = jax.eval_shape(lambda: train.create_train_state(
+  state = jax.eval_shape(lambda: train_state.create(
       jax.random.PRNGKey(0), model, tasks, balancer, tx, image_shape))
   shared, _ = partition.split(state.params, [task.name for task in tasks])
   # The global batch, under a named axis of size 1 (the networks' batch norm

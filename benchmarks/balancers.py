@@ -59,9 +59,13 @@ from absl import flags
 from ml_collections import config_flags
 
 from mtl_jax import balancers as balancers_lib
+from mtl_jax import build
 from mtl_jax import data as data_lib
+from mtl_jax import forward
 from mtl_jax import parallel
+from mtl_jax import task_grads
 from mtl_jax import train
+from mtl_jax import train_state
 from mtl_jax.data import pipeline
 from mtl_jax.data import scenes
 from mtl_jax.models import partition
@@ -166,7 +170,7 @@ def _network_runs(dp, model, tasks, state, batch):
 
   def loss(params, batch_stats, batch):
     preds, _ = model.apply({"params": params, "batch_stats": batch_stats},
-                           train.images_of(batch), train=True, mutable=["batch_stats"])
+                           forward.images_of(batch), train=True, mutable=["batch_stats"])
     terms = [task.loss_terms(preds[task.name], batch) for task in tasks]
     sums = jax.lax.psum(jnp.stack([s for s, _ in terms]), parallel.AXIS)
     counts = jax.lax.psum(jnp.stack([c for _, c in terms]), parallel.AXIS)
@@ -187,13 +191,14 @@ def _network_runs(dp, model, tasks, state, batch):
 
 def run(config, methods: Sequence[str], levels: Sequence[str], steps: int, repeats: int) -> str:
   """Times everything side by side; returns the Markdown report."""
-  tasks, model, _, tx = train.build(config)
+  exp = build.experiment(config, with_data=False)
+  tasks, model, tx = exp.tasks, exp.model, exp.tx
   num_tasks = len(tasks)
   dp = parallel.DataParallel(config.parallel.mode, config.parallel.num_devices)
   batch = dp.shard_batch(rendered_batch(config, ["image"] + [task.name for task in tasks]))
   image_shape = data_lib.info(config.dataset).image_shape
   ew = balancers_lib.get("ew", num_tasks=num_tasks)
-  base = train.create_train_state(jax.random.PRNGKey(config.seed), model, tasks, ew, tx,
+  base = train_state.create(jax.random.PRNGKey(config.seed), model, tasks, ew, tx,
                                   image_shape)
   shared, _ = partition.split(base.params, [task.name for task in tasks])
 
@@ -248,8 +253,8 @@ def main(argv, flag_values, run_fn=run):
   unknown = sorted(set(methods) - set(balancers_lib.REGISTRY))
   if unknown:
     raise app.UsageError(f"--methods: unknown {unknown}; known: {sorted(balancers_lib.REGISTRY)}")
-  if not levels or set(levels) - set(train.LEVELS):
-    raise app.UsageError(f"--levels: got {levels}; choose from {train.LEVELS}")
+  if not levels or set(levels) - set(task_grads.LEVELS):
+    raise app.UsageError(f"--levels: got {levels}; choose from {task_grads.LEVELS}")
   print(run_fn(flag_values["config"].value, methods, levels, flag_values["steps"].value,
                flag_values["repeats"].value))
 
@@ -260,7 +265,7 @@ def define_flags(steps: int = 10, steps_help: str = "Steps per timed run."):
       "config": config_flags.DEFINE_config_file("config", "configs/synthetic.py", "Config file."),
       "methods": flags.DEFINE_string("methods", ",".join(balancers_lib.REGISTRY),
                                      "Comma-separated balancer names."),
-      "levels": flags.DEFINE_string("levels", ",".join(train.LEVELS),
+      "levels": flags.DEFINE_string("levels", ",".join(task_grads.LEVELS),
                                     "Comma-separated levels for the gradient methods."),
       "steps": flags.DEFINE_integer("steps", steps, steps_help),
       "repeats": flags.DEFINE_integer("repeats", 5, "Timed runs (the median is reported)."),

@@ -37,9 +37,11 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from mtl_jax import build
 from mtl_jax import data as data_lib
 from mtl_jax import parallel
 from mtl_jax import train
+from mtl_jax import train_state
 from mtl_jax.data import augment
 from mtl_jax.data import nyuv2
 from mtl_jax.data import pipeline
@@ -111,7 +113,8 @@ def main(argv):
   print(f"fabricated and built {len(source.train)} + {len(source.eval)} examples at"
         f" {height}x{width} in {work_dir} ({time.perf_counter() - start:.0f} s)")
 
-  tasks, model, balancer, tx = train.build(config)
+  exp = build.experiment(config, with_data=False)
+  tasks, model, balancer, tx = exp.tasks, exp.model, exp.balancer, exp.tx
   keys = ["image"] + [t.name for t in tasks]
   batch = config.input.batch_size
   print(f"NYUv2 {height}x{width}, global batch {batch}, {os.cpu_count()} CPUs, devices"
@@ -138,7 +141,7 @@ def main(argv):
   if not _STEPS.value:
     return
   dp = parallel.DataParallel(config.parallel.mode, config.parallel.num_devices)
-  state = dp.replicate(train.create_train_state(
+  state = dp.replicate(train_state.create(
       jax.random.PRNGKey(0), model, tasks, balancer, tx, source.image_shape))
   step = dp.compile(functools.partial(
       train.train_step, model=model, tasks=tasks, balancer=balancer, tx=tx,

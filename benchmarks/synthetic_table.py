@@ -30,9 +30,9 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from mtl_jax import build
 from mtl_jax import data
 from mtl_jax import models
-from mtl_jax import train
 
 _STEPS = flags.DEFINE_integer("steps", 250, "Training steps for every network.")
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/mtl_jax/synthetic_table", "Root of the runs.")
@@ -62,7 +62,8 @@ def num_params(name: str) -> int:
     except (ValueError, SyntaxError):
       pass  # A string.
     config.update_from_flattened_dict({key: value})
-  _, model, _, _ = train.build(config)
+  exp = build.experiment(config, with_data=False)
+  model = exp.model
   # The dataset's image size (the config's height and width are None for its default).
   x = jax.ShapeDtypeStruct((1, *data.info(config.dataset).image_shape), jnp.float32)
   variables = jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(0), x, train=False), x)

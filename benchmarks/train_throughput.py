@@ -24,9 +24,12 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from mtl_jax import build
 from mtl_jax import data as data_lib
+from mtl_jax import forward
 from mtl_jax import parallel
 from mtl_jax import train
+from mtl_jax import train_state
 from mtl_jax.data import pipeline
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/synthetic.py", "Config file.")
@@ -49,15 +52,16 @@ def _time(fn, steps, repeats):
 def main(argv):
   del argv
   config = _CONFIG.value
-  tasks, model, balancer, tx = train.build(config)
+  exp = build.experiment(config, with_data=False)
+  tasks, model, balancer, tx = exp.tasks, exp.model, exp.balancer, exp.tx
   dp = parallel.DataParallel(config.parallel.mode, config.parallel.num_devices)
   source = data_lib.prepare(config.dataset)
-  keys = train.input_keys(tasks)
+  keys = build.input_keys(tasks)
   batch_size = config.input.batch_size
   it = pipeline.train_iterator(source.train, config.input, keys=keys, seed=0,
                                batch_size=batch_size)
   host_batch = next(it)
-  state = train.create_train_state(jax.random.PRNGKey(0), model, tasks, balancer, tx,
+  state = train_state.create(jax.random.PRNGKey(0), model, tasks, balancer, tx,
                                    source.image_shape)
   results = {}
 
@@ -72,7 +76,7 @@ def main(argv):
   def grad_of_sum(params, batch_stats, batch):
     def loss(params):
       preds, _ = floor_model.apply({"params": params, "batch_stats": batch_stats},
-                                   train.images_of(batch), train=True, mutable=["batch_stats"])
+                                   forward.images_of(batch), train=True, mutable=["batch_stats"])
       total = 0.0
       for task in tasks:
         s, c = task.loss_terms(preds[task.name], batch)

@@ -98,7 +98,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.schedule = ml_collections.ConfigDict()
   config.schedule.num_steps = 2000
   # Epochs of the train split, converted to steps at start-up (ceil(examples / global
-  # batch) steps per epoch); when set, they replace num_steps and step_every.
+  # batch) steps per epoch, mtl_jax.epochs); when set, each replaces its step field.
   config.schedule.num_epochs = config_dict.placeholder(float)
   config.schedule.step_every_epochs = config_dict.placeholder(float)
   config.schedule.decay = "cosine"  # "constant", "cosine" or "step".
@@ -107,6 +107,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.schedule.step_factor = 0.5
   config.schedule.log_every = 50
   config.schedule.checkpoint_every = 500
+  config.schedule.checkpoint_every_epochs = config_dict.placeholder(float)  # Replaces it.
 
   config.eval = ml_collections.ConfigDict()
   config.eval.every_steps = 500
@@ -133,4 +134,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.checkpoint = ml_collections.ConfigDict()
   config.checkpoint.max_to_keep = 2
+  # Resuming a workdir checks the config against its config.json: comma-separated keys
+  # (or key prefixes) listed here may differ from it, e.g. "optimizer.learning_rate".
+  config.checkpoint.allow_changes = ""
   return config

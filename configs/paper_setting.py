@@ -5,8 +5,10 @@ alike on both datasets: segmentation and depth, Adam at 1e-4, 200 epochs with
 the learning rate halved after 100, evaluation (and a checkpoint) every 10
 epochs and before training. NYUv2: 288x384, 13 classes, 795 training images,
 batch 2 on one device (as the paper's one GPU). Cityscapes: 128x256, MTAN's
-7-class release, 2975 training images, batch 8. Steps are whole: an epoch of
-NYUv2 is 397.5 steps, so 200 epochs are 79,500 steps and 10 epochs 3,975.
+7-class release, 2975 training images, batch 8. The schedule is set in epochs
+and converted at start-up by ``mtl_jax.epochs`` (the library's one convention:
+``ceil(examples / batch)`` steps per epoch, 398 on NYUv2, so 200 epochs are
+79,600 steps, and 372 on Cityscapes).
 
 A config starts from it and adds its network:
 
@@ -26,29 +28,15 @@ class Dataset(NamedTuple):
   height: int
   width: int
   num_classes: int
-  train_images: int
   batch: int
   num_devices: int | None  # None: every local device.
 
 
 DATASETS = {
-    "nyuv2": Dataset(height=288, width=384, num_classes=13, train_images=795, batch=2,
-                     num_devices=1),
-    "cityscapes": Dataset(height=128, width=256, num_classes=7, train_images=2975, batch=8,
-                          num_devices=None),
+    "nyuv2": Dataset(height=288, width=384, num_classes=13, batch=2, num_devices=1),
+    "cityscapes": Dataset(height=128, width=256, num_classes=7, batch=8, num_devices=None),
 }
 EPOCHS, HALVE_AFTER, EVAL_EVERY = 200, 100, 10  # In epochs.
-
-
-def steps(epochs: int, dataset: str) -> int:
-  """Whole steps in ``epochs`` epochs of ``dataset``'s training split at its batch.
-
-  Example:
-    >>> steps(200, "nyuv2"), steps(100, "cityscapes")
-    (79500, 37187)
-  """
-  d = DATASETS[dataset]
-  return epochs * d.train_images // d.batch
 
 
 def apply(config: ml_collections.ConfigDict, dataset: str) -> ml_collections.ConfigDict:
@@ -78,13 +66,13 @@ def apply(config: ml_collections.ConfigDict, dataset: str) -> ml_collections.Con
 
   config.optimizer.name = "adam"
   config.optimizer.learning_rate = 1e-4
-  config.schedule.num_steps = steps(EPOCHS, dataset)
+  config.schedule.num_epochs = float(EPOCHS)
   config.schedule.warmup_steps = 0
   config.schedule.decay = "step"
-  config.schedule.step_every = steps(HALVE_AFTER, dataset)
+  config.schedule.step_every_epochs = float(HALVE_AFTER)
   config.schedule.step_factor = 0.5
   config.schedule.log_every = 100
-  config.schedule.checkpoint_every = steps(EVAL_EVERY, dataset)
-  config.eval.every_steps = steps(EVAL_EVERY, dataset)
+  config.schedule.checkpoint_every_epochs = float(EVAL_EVERY)
+  config.eval.every_epochs = float(EVAL_EVERY)
   config.eval.at_start = True
   return config

@@ -49,7 +49,7 @@ CITYSCAPES_7_STL = {
 }
 
 
-def published(dataset: ml_collections.ConfigDict) -> dict[str, float]:
+def published(dataset: ml_collections.ConfigDict, info=None) -> dict[str, float]:
   """The published STL results for ``config.dataset``, or {} where none apply.
 
   They apply to NYUv2 at 288x384 and to Cityscapes from the preprocessed
@@ -65,7 +65,7 @@ def published(dataset: ml_collections.ConfigDict) -> dict[str, float]:
   """
   if dataset.name not in data.REGISTRY:
     return {}
-  shape = data.info(dataset).image_shape[:2]
+  shape = (info or data.info(dataset)).image_shape[:2]
   if dataset.name == "nyuv2" and shape == (data.nyuv2.HEIGHT, data.nyuv2.WIDTH):
     return dict(NYUV2_STL)
   if (dataset.name == "cityscapes" and data.cityscapes.options(dataset) == ("preprocessed", 7)
@@ -95,7 +95,7 @@ def _from_files(paths) -> dict[str, float]:
 
 
 def resolve(spec: str, dataset: ml_collections.ConfigDict,
-            higher_is_better: Mapping[str, bool]) -> dict[str, float]:
+            higher_is_better: Mapping[str, bool], info=None) -> dict[str, float]:
   """``config.eval.single_task_baselines`` as ``{"task/metric": value}`` for Δm.
 
   Args:
@@ -103,19 +103,21 @@ def resolve(spec: str, dataset: ml_collections.ConfigDict,
     dataset: ``config.dataset``.
     higher_is_better: ``{"task/metric": bool}`` of the metrics being evaluated
       (the trained tasks'); the result keeps only these keys.
+    info: ``data.info(dataset)``, if the caller has it already.
 
   Raises:
     ValueError: an unreadable file, a metric of an unknown task or metric, or
       a value that is not a finite non-zero number (naming it).
   """
   spec = (spec or "none").strip()
+  info = info or data.info(dataset)
   if spec == "published":
-    values = published(dataset)
+    values = published(dataset, info)
   elif spec == "none":
     values = {}
   else:
     values = _from_files([p.strip() for p in spec.split(",") if p.strip()])
-  dataset_tasks = data.info(dataset).tasks
+  dataset_tasks = info.tasks
   trained = {key.split("/", 1)[0] for key in higher_is_better}
   kept = {}
   for key, value in values.items():

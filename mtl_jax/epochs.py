@@ -3,16 +3,20 @@
 The papers' schedule is "200 epochs, the learning rate halved after epoch 100,
 evaluated after every epoch". A config says it with
 
-  config.schedule.num_epochs = 200         # replaces schedule.num_steps
-  config.schedule.step_every_epochs = 100  # replaces schedule.step_every ("step" decay)
-  config.eval.every_epochs = 1             # replaces eval.every_steps
+  config.schedule.num_epochs = 200               # replaces schedule.num_steps
+  config.schedule.step_every_epochs = 100        # replaces schedule.step_every ("step" decay)
+  config.schedule.checkpoint_every_epochs = 10   # replaces schedule.checkpoint_every
+  config.eval.every_epochs = 1                   # replaces eval.every_steps
 
-and ``to_steps`` turns them into steps once the train split is known. An epoch
-is ``ceil(examples / global batch)`` steps: the optimizer steps per epoch of a
-PyTorch ``DataLoader`` without ``drop_last`` (the field's), e.g. 398 for NYUv2's
-795 images in batches of 2, 372 for Cityscapes' 2975 in batches of 8. (The
-input pipeline streams epochs without a short last batch, so 200 such
-"epochs" see 200 * 398 * 2 = 159200 images, 200.25 passes over NYUv2.)
+and ``to_steps`` turns them into steps once the train split is known. This is
+mtl_jax's one epoch convention (every config uses it, ``configs/
+paper_setting.py`` included): an epoch is ``ceil(examples / global batch)``
+steps, the optimizer steps per epoch of a PyTorch ``DataLoader`` without
+``drop_last`` (the field's), e.g. 398 for NYUv2's 795 images in batches of 2,
+372 for Cityscapes' 2975 in batches of 8; so 200 NYUv2 epochs are 79,600
+steps and the rate halves at step 39,800, as in the field's code. (The input
+pipeline streams epochs without a short last batch, so 200 such "epochs" see
+200 * 398 * 2 = 159200 images, 200.25 passes over NYUv2.)
 Fractional epochs are allowed (rounded to whole steps, at least one), e.g.
 ``--config.schedule.num_epochs=0.1`` for a short trial. Step-based configs (the
 epoch fields None) are left as they are.
@@ -25,6 +29,7 @@ import ml_collections
 # (section, epoch field, step field it replaces)
 FIELDS = (("schedule", "num_epochs", "num_steps"),
           ("schedule", "step_every_epochs", "step_every"),
+          ("schedule", "checkpoint_every_epochs", "checkpoint_every"),
           ("eval", "every_epochs", "every_steps"))
 
 
@@ -62,7 +67,8 @@ def to_steps(config: ml_collections.ConfigDict, num_examples: int) -> ml_collect
   >>> cfg = ml_collections.ConfigDict({
   ...     "input": {"batch_size": 2},
   ...     "schedule": {"num_steps": 5, "num_epochs": 200.0, "step_every": 0,
-  ...                  "step_every_epochs": 100.0},
+  ...                  "step_every_epochs": 100.0, "checkpoint_every": 7,
+  ...                  "checkpoint_every_epochs": None},
   ...     "eval": {"every_steps": 500, "every_epochs": None}})
   >>> steps = to_steps(cfg, 795)
   >>> steps.schedule.num_steps, steps.schedule.step_every, steps.eval.every_steps

@@ -115,6 +115,17 @@ class DataParallel:
     return jax.tree_util.tree_map(put, batch)
 
 
+def varying(tree: Any, axis_name: str = AXIS) -> Any:
+  """Marks values identical on every device as per-device values (no-op under pmap).
+
+  Under ``shard_map`` the cotangent of a per-device output must be per-device,
+  and differentiating with respect to replicated parameters would insert an
+  implicit sum over devices; marking the parameters per-device keeps every
+  gradient local until the explicit ``psum`` (the same program as under pmap).
+  """
+  return jax.lax.pcast(tree, axis_name, to="varying")
+
+
 def initialize_distributed() -> None:
   """Connects the processes of a multi-host run (``jax.distributed.initialize``).
 

@@ -1,9 +1,13 @@
 """The full training state: everything a checkpoint must hold to resume exactly."""
 
+import functools
 from typing import Any
 
 import flax
 import jax
+import jax.numpy as jnp
+
+from mtl_jax.models import partition
 
 
 @flax.struct.dataclass
@@ -25,3 +29,19 @@ class TrainState:
   opt_state: Any
   balancer_state: Any
   rng: jax.Array
+
+
+def create(rng: jax.Array, model, tasks, balancer, tx, image_shape) -> TrainState:
+  """Initial parameters, optimizer and balancer state for ``[H, W, 3]`` images.
+
+  The balancer is initialised on the shared parameters (possibly none).
+  """
+  init_rng, step_rng = jax.random.split(rng)
+  dummy = jnp.zeros((1, *image_shape), jnp.float32)
+  variables = jax.jit(functools.partial(model.init, train=False))(init_rng, dummy)
+  params = variables["params"]
+  shared, _ = partition.split(params, [task.name for task in tasks])
+  return TrainState(
+      step=jnp.zeros((), jnp.int32), params=params,
+      batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params),
+      balancer_state=balancer.init(shared), rng=step_rng)

@@ -6,7 +6,8 @@ import pytest
 
 from configs import synthetic_balancer
 from mtl_jax import balancers
-from mtl_jax import validation
+from mtl_jax import build
+from mtl_jax import schema
 
 
 def test_every_method_has_an_entry():
@@ -17,7 +18,7 @@ def test_every_method_has_an_entry():
 def test_options_are_the_methods_parameters_at_their_defaults(method):
   params = inspect.signature(balancers.REGISTRY[method]).parameters
   config = synthetic_balancer.get_config(method)
-  validation.validate(config)
+  build.experiment(config, with_data=False)
   assert config.balancer.name == method
   for key, value in config.balancer.kwargs.items():
     assert key in params, f"{method}: {key} is not an option"
@@ -31,5 +32,5 @@ def test_default_is_the_mtran_method():
 
 
 def test_unknown_method_names_the_key():
-  with pytest.raises(validation.ConfigError, match=r"config\.balancer\.name: unknown value 'magic'"):
-    validation.validate(synthetic_balancer.get_config("magic"))
+  with pytest.raises(schema.ConfigError, match=r"config\.balancer\.name: unknown value 'magic'"):
+    build.experiment(synthetic_balancer.get_config("magic"), with_data=False)

@@ -6,7 +6,8 @@ import pytest
 
 from configs import default
 from mtl_jax import baselines
-from mtl_jax import validation
+from mtl_jax import build
+from mtl_jax import schema
 
 # The STL rows of the NYUv2 and Cityscapes tables of CAGrad / Nash-MTL / FAMO, as printed.
 NYUV2_TABLE = {"segmentation/miou": 38.30, "segmentation/pixel_acc": 63.76,
@@ -91,8 +92,8 @@ def test_validation_names_the_key(tmp_path):
   config = default.get_config()
   config.input.batch_size = config.input.eval_batch_size = 8
   config.eval.single_task_baselines = str(tmp_path / "missing.json")
-  with pytest.raises(validation.ConfigError,
+  with pytest.raises(schema.ConfigError,
                      match=r"config\.eval\.single_task_baselines: cannot read .*missing\.json"):
-    validation.validate(config)
+    build.experiment(config, with_data=False)
   config.eval.single_task_baselines = "published"  # synthetic_scenes: none, no error.
-  validation.validate(config)
+  build.experiment(config, with_data=False)

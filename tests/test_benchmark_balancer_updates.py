@@ -5,7 +5,8 @@ import numpy as np
 
 from benchmarks import balancer_updates as bench
 from configs import tiny
-from mtl_jax import train
+from mtl_jax import build
+from mtl_jax import train_state
 from mtl_jax.models import partition
 
 
@@ -16,8 +17,9 @@ def test_gradient_shapes_are_the_networks():
   # the 8 test devices) at full and half resolution.
   assert [s.shape for s in jax.tree_util.tree_leaves(shapes["features"])] == [
       (8, 16, 24, 4), (8, 8, 12, 8)]
-  tasks, model, balancer, tx = train.build(config)
-  state = train.create_train_state(jax.random.PRNGKey(1), model, tasks, balancer, tx,
+  exp = build.experiment(config, with_data=False)
+  tasks, model, balancer, tx = exp.tasks, exp.model, exp.balancer, exp.tx
+  state = train_state.create(jax.random.PRNGKey(1), model, tasks, balancer, tx,
                                    (16, 24, 3))
   shared, _ = partition.split(state.params, [t.name for t in tasks])
   assert jax.tree_util.tree_map(lambda x: x.shape, shapes["params"]) == jax.tree_util.tree_map(

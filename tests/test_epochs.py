@@ -5,9 +5,10 @@ import pytest
 from configs import cityscapes_hps
 from configs import default
 from configs import nyuv2_hps
+from mtl_jax import build
 from mtl_jax import epochs
 from mtl_jax import optim
-from mtl_jax import validation
+from mtl_jax import schema
 
 
 def test_the_papers_schedules_in_steps():
@@ -55,6 +56,6 @@ def test_bad_epoch_field_names_its_key(section, field, value):
   config = default.get_config()
   config.input.batch_size = config.input.eval_batch_size = 8
   config[section][field] = value
-  with pytest.raises(validation.ConfigError,
+  with pytest.raises(schema.ConfigError,
                      match=rf"config\.{section}\.{field}: must be a number > 0"):
-    validation.validate(config)
+    build.experiment(config, with_data=False)

@@ -24,6 +24,7 @@ from mtl_jax import models
 from mtl_jax import parallel
 from mtl_jax import tasks as tasks_lib
 from mtl_jax import train
+from mtl_jax import task_grads
 from mtl_jax.models import partition
 
 import test_train_step as reference
@@ -92,7 +93,7 @@ def run(dp, names, level, model, variables, num_steps=2):
   return jax.device_get(dp.unreplicate(states)), history
 
 
-@pytest.mark.parametrize("level", train.LEVELS)
+@pytest.mark.parametrize("level", task_grads.LEVELS)
 def test_every_balancer_trains_and_data_parallel_equals_single_device(level,
                                                                      model_and_variables):
   model, variables = model_and_variables

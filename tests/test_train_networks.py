@@ -19,6 +19,8 @@ from mtl_jax import models
 from mtl_jax import parallel
 from mtl_jax import tasks as tasks_lib
 from mtl_jax import train
+from mtl_jax import task_grads
+from mtl_jax import train_state
 from mtl_jax.models import partition
 
 H, W, NUM_CLASSES, BATCH, LR = 16, 16, 5, 8, 0.1
@@ -50,7 +52,7 @@ def initial_state(model, balancer):
   shared parameter included) but not compiled: an init program per network
   would cost as much as its training step.
   """
-  template = jax.eval_shape(lambda: train.create_train_state(
+  template = jax.eval_shape(lambda: train_state.create(
       jax.random.PRNGKey(0), model, make_tasks(), balancer, optax.sgd(LR), (H, W, 3)))
   rng = np.random.default_rng(0)
   params = jax.tree_util.tree_map(
@@ -106,7 +108,7 @@ def single_task_reference():
   return init.params, step(init.params, init.batch_stats)
 
 
-@pytest.mark.parametrize("level", train.LEVELS)
+@pytest.mark.parametrize("level", task_grads.LEVELS)
 def test_single_task_networks_get_their_own_gradient_with_any_balancer(
     level, single_task_reference):
   init_params, (ref_params, ref_stats) = single_task_reference

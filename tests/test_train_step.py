@@ -14,10 +14,13 @@ import optax
 import pytest
 
 from mtl_jax import balancers
+from mtl_jax import forward
 from mtl_jax import models
 from mtl_jax import parallel
+from mtl_jax import task_grads
 from mtl_jax import tasks as tasks_lib
 from mtl_jax import train
+from mtl_jax import train_state
 from mtl_jax.balancers import base
 
 H, W, NUM_CLASSES, BATCH = 16, 16, 5, 16
@@ -69,7 +72,7 @@ def run(dp, balancer, num_steps=1, **step_kwargs):
   tasks = make_tasks()
   model = make_model(tasks)
   tx = optax.sgd(0.1)
-  state = train.create_train_state(jax.random.PRNGKey(0), model, tasks, balancer, tx, (H, W, 3))
+  state = train_state.create(jax.random.PRNGKey(0), model, tasks, balancer, tx, (H, W, 3))
   step = dp.compile(functools.partial(train.train_step, model=model, tasks=tasks,
                                       balancer=balancer, tx=tx, **step_kwargs),
                     donate_argnums=(0,))
@@ -84,7 +87,7 @@ def reference_run(num_steps=1):
   tasks = make_tasks()
   model = make_model(tasks, axis_name=None)
   tx = optax.sgd(0.1)
-  state = train.create_train_state(jax.random.PRNGKey(0), model, tasks,
+  state = train_state.create(jax.random.PRNGKey(0), model, tasks,
                                    balancers.ew(2), tx, (H, W, 3))
   params, stats, opt_state = state.params, state.batch_stats, state.opt_state
 
@@ -110,7 +113,7 @@ def reference_run(num_steps=1):
 
 def initial_params():
   tasks = make_tasks()
-  return train.create_train_state(jax.random.PRNGKey(0), make_model(tasks), tasks,
+  return train_state.create(jax.random.PRNGKey(0), make_model(tasks), tasks,
                                   balancers.ew(2), optax.sgd(0.1), (H, W, 3)).params
 
 
@@ -146,7 +149,7 @@ def test_data_parallel_ew_equals_single_device_reference(mode):
   assert int(state.step) == 1
 
 
-@pytest.mark.parametrize("level", train.LEVELS)
+@pytest.mark.parametrize("level", task_grads.LEVELS)
 def test_nonlinear_balancer_sees_global_gradients(level):
   """8 devices give what 1 device gives on the same global batch, pmap and shard_map alike."""
   single, single_metrics = run(parallel.DataParallel("shard_map", 1), unit_norm_balancer(2),
@@ -165,7 +168,7 @@ def test_pmap_replicas_stay_identical():
   model = make_model(tasks)
   tx = optax.sgd(0.1)
   balancer = unit_norm_balancer(2)
-  state = train.create_train_state(jax.random.PRNGKey(0), model, tasks, balancer, tx, (H, W, 3))
+  state = train_state.create(jax.random.PRNGKey(0), model, tasks, balancer, tx, (H, W, 3))
   step = dp.compile(functools.partial(train.train_step, model=model, tasks=tasks,
                                       balancer=balancer, tx=tx))
   state = dp.replicate(state)
@@ -211,7 +214,7 @@ def test_multi_term_losses_are_exact_global_batch_means():
   batch["segmentation"][2] = -1
   pred = np.random.default_rng(4).uniform(0.5, 5.0, (BATCH, H, W, 1)).astype(np.float32)
   per_device = jax.pmap(
-      lambda p, b: jax.lax.psum(train._global_mean_losses([task], {"depth": p}, b, "data"), "data"),
+      lambda p, b: jax.lax.psum(forward.global_mean_losses([task], {"depth": p}, b, "data"), "data"),
       axis_name="data")
   shard = lambda x: x.reshape(8, BATCH // 8, *x.shape[1:])
   loss = per_device(shard(pred), {k: shard(batch[k]) for k in ("depth", "segmentation")})[0]
@@ -219,3 +222,26 @@ def test_multi_term_losses_are_exact_global_batch_means():
   np.testing.assert_allclose(float(loss[0]), float(np.sum(np.asarray(sums) / np.asarray(counts))),
                              rtol=1e-5)
   assert np.asarray(counts).min() > 0
+
+
+@pytest.mark.parametrize("level", task_grads.LEVELS)
+def test_task_heads_receive_the_balancers_head_weights(level):
+  """Task t's parameters get head_weights[t] times their own loss's gradient; shared
+  parameters are untouched by the head weights."""
+  own = unit_norm_balancer(2)
+  scaled = base.Balancer(own.init, own.update,
+                         head_weights=lambda state: jnp.array([2.0, 0.5], jnp.float32))
+  dp = parallel.DataParallel("shard_map", 8)
+  plain, _ = run(dp, own, level=level)
+  weighted, _ = run(dp, scaled, level=level)
+  init = initial_params()
+  for key in init:
+    factor = {"heads_segmentation": 2.0, "heads_depth": 0.5}.get(key, 1.0)
+    want = jax.tree_util.tree_map(lambda p, i, f=factor: i + f * (p - i), plain.params[key],
+                                  init[key])
+    assert_updates_close(weighted.params[key], want, init[key])
+    if factor != 1.0:  # The weights did change the heads' updates.
+      moved = jax.tree_util.tree_leaves(jax.tree_util.tree_map(
+          lambda a, b: float(np.abs(np.asarray(a) - np.asarray(b)).max()), weighted.params[key],
+          plain.params[key]))
+      assert max(moved) > 1e-4

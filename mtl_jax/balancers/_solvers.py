@@ -138,7 +138,6 @@ def lower_bounded_qp(q: jax.Array, lower: jax.Array, num_iters: int = 100,
   Polish: with F the coordinates strictly above their bound and the others
   fixed at it, ``Q_FF v_F = -Q_{F,~F} lower_~F`` (pseudo-inverse).
   """
-  n = q.shape[0]
   fun = lambda v: 0.5 * jnp.vdot(v, matvec(q, v))
   project = lambda v: jnp.maximum(v, lower)
   lip = _lambda_max(q)

@@ -8,6 +8,7 @@ import pytest
 
 from configs import default
 from configs import paper_setting
+from mtl_jax import epochs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # (size, training images, batch): NYUv2's 795 and Cityscapes' 2975 training images.
@@ -33,11 +34,15 @@ def test_config_is_trained_as_in_the_paper(name):
   assert (config.dataset.height, config.dataset.width) == size
   assert config.input.batch_size == batch
   assert config.optimizer.name == "adam" and config.optimizer.learning_rate == 1e-4
-  epoch = images / batch
-  # 200 epochs, halved after 100, evaluated every 10: whole steps, never more.
-  assert 0 <= 200 * epoch - config.schedule.num_steps < 1
-  assert 0 <= 100 * epoch - config.schedule.step_every < 1
-  assert 0 <= 10 * epoch - config.eval.every_steps < 1
+  # 200 epochs, halved after 100, evaluated and checkpointed every 10, in the library's one
+  # epoch convention: ceil(images / batch) steps per epoch (398 on NYUv2, 372 on Cityscapes).
+  assert (config.schedule.num_epochs, config.schedule.step_every_epochs,
+          config.eval.every_epochs, config.schedule.checkpoint_every_epochs) == (200, 100, 10, 10)
+  steps = epochs.to_steps(config, images)
+  epoch = -(-images // batch)
+  assert epoch == {"nyuv2": 398, "cityscapes": 372}[dataset]
+  assert (steps.schedule.num_steps, steps.schedule.step_every, steps.eval.every_steps,
+          steps.schedule.checkpoint_every) == (200 * epoch, 100 * epoch, 10 * epoch, 10 * epoch)
   assert config.schedule.decay == "step" and config.schedule.step_factor == 0.5
   assert config.schedule.warmup_steps == 0
   assert {"segmentation", "depth"} <= set(config.tasks.names)

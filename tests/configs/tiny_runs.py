@@ -13,11 +13,10 @@ import os
 import numpy as np
 from PIL import Image
 
-from mtl_jax import data
+from mtl_jax import build
 from mtl_jax import epochs
 from mtl_jax import models
-from mtl_jax import train
-from mtl_jax import validation
+from mtl_jax import schema
 from tests.data import manual_files
 
 TRAIN_EXAMPLES, VAL_EXAMPLES = 16, 8
@@ -45,7 +44,7 @@ def _tiny_widths(config) -> None:
   """Tiny channels (encoder and decoders), one block per stage, and the fewest stages (from two up) the network runs with.
 
   Compile time grows with the stages and blocks; a network that needs more
-  stages than two (as ``validation.check_shapes`` finds, tracing only) gets more.
+  stages than two (as ``build.experiment`` finds, tracing only) gets more.
   """
   if "widths" not in config.model.kwargs:
     return
@@ -61,12 +60,10 @@ def _tiny_widths(config) -> None:
     if with_depths:
       config.model.kwargs.depths = (1,) * n
     config.dataset.height, config.dataset.width = image_size(config)
-    tasks, model, _, _ = train.build(config)
     try:
-      validation.check_shapes(model, data.info(config.dataset).image_shape,
-                              {t.name: t.channels for t in tasks})
+      build.experiment(config, with_data=False)  # Traces the network at the image size.
       return
-    except validation.ConfigError:
+    except schema.ConfigError:
       if n == stages:
         raise
 
@@ -78,11 +75,11 @@ def shrink(config, data_dir: str):
   chosen here).
   """
   config = config.copy_and_resolve_references()
-  config.dataset.height, config.dataset.width = image_size(config)
-  _tiny_widths(config)
   config.dataset.data_dir = data_dir
   config.input.batch_size = config.input.eval_batch_size = BATCH
   config.input.worker_count = 0
+  config.dataset.height, config.dataset.width = image_size(config)
+  _tiny_widths(config)
   if config.schedule.get("num_epochs") is not None:
     config.schedule.num_epochs = STEPS / epochs.steps_per_epoch(TRAIN_EXAMPLES, BATCH)
   else:

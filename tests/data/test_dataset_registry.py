@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from configs import default
+from mtl_jax import build
 from mtl_jax import data
-from mtl_jax import validation
+from mtl_jax import schema
 from tests.data import manual_files
 
 
@@ -38,7 +39,7 @@ def test_info(name, fields, tasks, classes, shape, first_class):
   assert info.class_names[0] == first_class
   assert info.image_shape == shape
   assert info.splits == ("train", "test")
-  validation.validate(config)
+  schema.check(config)
 
 
 def test_builders_follow_the_config(tmp_path):
@@ -115,14 +116,14 @@ def test_bad_file_is_a_data_error(tmp_path):
     ("cityscapes", "train_split", "training", r"config\.dataset\.train_split: unknown split"),
 ])
 def test_bad_dataset_field_names_its_key(name, key, value, message):
-  with pytest.raises(validation.ConfigError, match=message):
-    validation.validate(_config(name, **{key: value}))
+  with pytest.raises(schema.ConfigError, match=message):
+    build.experiment(_config(name, **{key: value}), with_data=False)
 
 
 def test_task_cityscapes_lacks():
   config = _config("cityscapes")
   config.tasks.names = ("segmentation", "normals")
-  with pytest.raises(validation.ConfigError,
+  with pytest.raises(schema.ConfigError,
                      match=r"task 'normals' is not in dataset 'cityscapes', which has:"
                            r" segmentation, depth"):
-    validation.validate(config)
+    build.experiment(config, with_data=False)

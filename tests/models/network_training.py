@@ -18,6 +18,7 @@ from mtl_jax import models
 from mtl_jax import parallel
 from mtl_jax import tasks as tasks_lib
 from mtl_jax import train
+from mtl_jax import train_state
 
 H, W, NUM_CLASSES, BATCH = 16, 16, 5, 8
 
@@ -36,7 +37,7 @@ def setup(name: str, **model_kwargs) -> Setup:
   model = models.get(name, task_channels={t.name: t.channels for t in tasks},
                      axis_name=parallel.AXIS, **model_kwargs)
   balancer, tx = balancers.get("imtl_g", num_tasks=len(tasks)), optax.adam(1e-2)
-  state = train.create_train_state(jax.random.PRNGKey(0), model, tasks, balancer, tx, (H, W, 3))
+  state = train_state.create(jax.random.PRNGKey(0), model, tasks, balancer, tx, (H, W, 3))
   return Setup(model, tasks, balancer, tx, jax.device_get(state))
 
 

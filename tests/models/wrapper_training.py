@@ -11,6 +11,7 @@ from mtl_jax import models
 from mtl_jax import parallel
 from mtl_jax import tasks as tasks_lib
 from mtl_jax import train
+from mtl_jax import train_state
 
 H, W, NUM_CLASSES, BATCH = 16, 16, 5, 8
 
@@ -39,7 +40,7 @@ def run(model, tasks, balancer_name, level, num_steps=2, mode="pmap"):
   balancer = balancers.get(balancer_name, num_tasks=len(tasks))
   tx = optax.adam(1e-2)
   dp = parallel.DataParallel(mode, 8)
-  state = train.create_train_state(jax.random.PRNGKey(0), model, tasks, balancer, tx, (H, W, 3))
+  state = train_state.create(jax.random.PRNGKey(0), model, tasks, balancer, tx, (H, W, 3))
   initial = jax.device_get(state)
   step = dp.compile(functools.partial(train.train_step, model=model, tasks=tasks,
                                       balancer=balancer, tx=tx, level=level), donate_argnums=(0,))

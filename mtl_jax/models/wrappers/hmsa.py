@@ -18,6 +18,11 @@ from mtl_jax.models.blocks.conv_block import ConvBlock
 from mtl_jax.models.interface import stage_features
 
 
+def _check_width(option: str, value) -> None:
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    raise ValueError(f"{option}: must be a positive integer, got {value!r}")
+
+
 class AttentionHead(nn.Module):
   """``conv3x3-norm-ReLU x2``, a 1x1 conv to one channel, a sigmoid: ``[B, h, w, 1]`` in (0, 1)."""
   width: int = 16
@@ -71,6 +76,24 @@ class HMSA(nn.Module):
   train_scale: float = 0.5
   attention_width: int = 16
   attention_stage: int = -1
+
+  def __post_init__(self):
+    """Checks the options against the network (``ValueError`` "<option>: <problem>")."""
+    predicted = tuple(self.network.task_channels)
+    for task in self.tasks:
+      if task not in predicted:
+        raise ValueError(f"tasks: hmsa needs task {task!r}, which the network does not predict"
+                         f" (its tasks, config.tasks.names: {', '.join(predicted)})")
+    if isinstance(self.train_scale, bool) or not (
+        isinstance(self.train_scale, (int, float)) and 0 < self.train_scale < 1):
+      raise ValueError(f"train_scale: must lie in (0, 1), got {self.train_scale!r}")
+    _check_width("attention_width", self.attention_width)
+    super().__post_init__()
+
+  @property
+  def task_channels(self):
+    """The wrapped network's tasks and head channels."""
+    return self.network.task_channels
 
   def setup(self):
     nn.share_scope(self, self.network)

@@ -100,6 +100,22 @@ class SelfRegulation(nn.Module):
   task: str = "segmentation"
   exit_width: int = 16
 
+  def __post_init__(self):
+    """Checks the options against the network (``ValueError`` "<option>: <problem>")."""
+    predicted = tuple(self.network.task_channels)
+    if self.task not in predicted:
+      raise ValueError(f"task: self_regulation needs task {self.task!r}, which the network does"
+                       f" not predict (its tasks, config.tasks.names: {', '.join(predicted)})")
+    if isinstance(self.exit_width, bool) or not isinstance(self.exit_width, int) or (
+        self.exit_width < 1):
+      raise ValueError(f"exit_width: must be a positive integer, got {self.exit_width!r}")
+    super().__post_init__()
+
+  @property
+  def task_channels(self):
+    """The wrapped network's tasks and head channels."""
+    return self.network.task_channels
+
   def setup(self):
     nn.share_scope(self, self.network)
     self.sr_exits = {self.task: Exits(

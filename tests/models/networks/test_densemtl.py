@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mtl_jax import models
-from mtl_jax import train
+from mtl_jax import task_grads
 from mtl_jax.models import XTAM, partition
 
 TASKS = {"segmentation": 7, "depth": 1, "normals": 3}
@@ -99,7 +99,7 @@ def test_a_prediction_depends_on_its_own_exchange_and_reads_the_other_decoder(at
     assert norms[f"decoders_{s}"] > 0  # s's features reach t through the exchange.
 
 
-@pytest.mark.parametrize("level", train.LEVELS)
+@pytest.mark.parametrize("level", task_grads.LEVELS)
 def test_trains_data_parallel(tiny, level):
   final, history = network_training.two_steps(tiny, level)
   for metrics in history:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mtl_jax import models
-from mtl_jax import train
+from mtl_jax import task_grads
 from mtl_jax.models import partition
 
 TASKS = {"segmentation": 7, "depth": 1, "normals": 3}
@@ -68,7 +68,7 @@ def test_zero_lsus_leave_the_decoders_independent_and_learn(tiny):
   assert grads["segmentation"]["lsu_0"]["phi_s"] == 0
 
 
-@pytest.mark.parametrize("level", train.LEVELS)
+@pytest.mark.parametrize("level", task_grads.LEVELS)
 def test_trains_data_parallel(tiny, level):
   final, history = network_training.two_steps(tiny, level)
   for metrics in history:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.models import wrapper_training as wt
 from mtl_jax import models
-from mtl_jax import train
+from mtl_jax import evaluate
 from mtl_jax.models import multi_scale
 
 
@@ -135,10 +135,10 @@ def test_two_training_steps_then_evaluation_with_fusions(trained):
       "shared_encoder", "heads_segmentation", "heads_depth", "hmsa_attention_segmentation",
       "hmsa_attention_depth"}
   fusions = ("average", "attention")
-  eval_fn = dp.compile(functools.partial(train.eval_step, model=model, tasks=tasks,
+  eval_fn = dp.compile(functools.partial(evaluate.eval_step, model=model, tasks=tasks,
                                          scales=(0.5, 1.0), fusions=fusions))
-  keys = train.eval_keys(tasks, model, fusions)
-  results = train.evaluate(eval_fn, state, [wt.make_batch(5)], dp, tasks, keys)
+  keys = evaluate.eval_keys(tasks, model, fusions)
+  results = evaluate.evaluate(eval_fn, state, [wt.make_batch(5)], dp, tasks, keys)
   suffixes = ("", "@average", "@attention")
   assert set(results) == {f"{m}{s}" for m in ("segmentation/miou", "segmentation/pixel_acc",
                                                 "depth/abs_err", "depth/rel_err")

@@ -6,8 +6,9 @@ import sys
 import pytest
 
 from configs import tiny
+from mtl_jax import build
 from mtl_jax import data
-from mtl_jax import validation
+from mtl_jax import schema
 
 
 @pytest.fixture
@@ -33,14 +34,14 @@ def config():
 def test_bad_value_names_its_key(config, key, value, message):
   section, field = key.split(".")
   config[section][field] = value
-  with pytest.raises(validation.ConfigError, match=message):
-    validation.validate(config)
+  with pytest.raises(schema.ConfigError, match=message):
+    build.experiment(config, with_data=False)
 
 
 def test_unknown_task(config):
   config.tasks.names = ("segmentation", "edges")
-  with pytest.raises(validation.ConfigError, match=r"config\.tasks\.names: unknown value 'edges'"):
-    validation.validate(config)
+  with pytest.raises(schema.ConfigError, match=r"config\.tasks\.names: unknown value 'edges'"):
+    build.experiment(config, with_data=False)
 
 
 def test_task_the_dataset_lacks(config, monkeypatch):
@@ -49,36 +50,36 @@ def test_task_the_dataset_lacks(config, monkeypatch):
       builder=None)
   monkeypatch.setitem(data.REGISTRY, "no_normals", no_normals)
   config.dataset.name = "no_normals"
-  with pytest.raises(validation.ConfigError,
+  with pytest.raises(schema.ConfigError,
                      match=r"config\.tasks\.names: task 'normals' is not in dataset 'no_normals'"):
-    validation.validate(config)
+    build.experiment(config, with_data=False)
 
 
 def test_unknown_model_option(config):
   config.model.kwargs.depth_multiplier = 2
-  with pytest.raises(validation.ConfigError,
+  with pytest.raises(schema.ConfigError,
                      match=r"config\.model\.kwargs\.depth_multiplier: not an option"):
-    validation.validate(config)
+    build.experiment(config, with_data=False)
 
 
 def test_reserved_balancer_option(config):
   config.balancer.kwargs.num_tasks = 5
-  with pytest.raises(validation.ConfigError, match=r"config\.balancer\.kwargs\.num_tasks"):
-    validation.validate(config)
+  with pytest.raises(schema.ConfigError, match=r"config\.balancer\.kwargs\.num_tasks"):
+    build.experiment(config, with_data=False)
 
 
 def test_image_size_the_network_cannot_take(config):
-  from mtl_jax import train  # pylint: disable=g-import-not-at-top
   config.model.kwargs.widths = (4, 8, 8, 8)
-  tasks, model, _, _ = train.build(config)
+  exp = build.experiment(config, with_data=False)
+  tasks, model = exp.tasks, exp.model
   channels = {t.name: t.channels for t in tasks}
-  validation.check_shapes(model, (18, 26, 3), channels)  # Odd sizes are fine.
-  with pytest.raises(validation.ConfigError, match=r"config\.model: .* images of shape \(4, 4, 3\)"):
-    validation.check_shapes(model, (4, 4, 3), channels)
+  build.check_shapes(model, (18, 26, 3), channels)  # Odd sizes are fine.
+  with pytest.raises(schema.ConfigError, match=r"config\.model: .* images of shape \(4, 4, 3\)"):
+    build.check_shapes(model, (4, 4, 3), channels)
 
 
 def test_valid_configs_pass(config):
-  validation.validate(config)
+  build.experiment(config, with_data=False)
 
 
 def test_cli_reports_a_bad_key_without_a_traceback(tmp_path):
@@ -113,46 +114,46 @@ def _set(config, key, value):
 ])
 def test_bad_option_of_the_seeds_names_its_key(config, key, value, message):
   _set(config, key, value)
-  with pytest.raises(validation.ConfigError, match=message):
-    validation.validate(config)
+  with pytest.raises(schema.ConfigError, match=message):
+    build.experiment(config, with_data=False)
 
 
 def test_wrapper_options_name_their_key(config):
   config.model.wrapper = "hmsa"
   config.model.wrapper_kwargs.exit_width = 4
-  with pytest.raises(validation.ConfigError,
-                     match=r"config\.model\.wrapper_kwargs\.exit_width: not an option here;"
+  with pytest.raises(schema.ConfigError,
+                     match=r"config\.model\.wrapper_kwargs\.exit_width: not an option of wrapper 'hmsa';"
                            r" options: attention_stage, attention_width, tasks, train_scale"):
-    validation.validate(config)
+    build.experiment(config, with_data=False)
   del config.model.wrapper_kwargs["exit_width"]
   config.model.wrapper_kwargs.train_scale = 1.5
-  with pytest.raises(validation.ConfigError, match=r"wrapper_kwargs\.train_scale: must lie in"):
-    validation.validate(config)
+  with pytest.raises(schema.ConfigError, match=r"wrapper_kwargs\.train_scale: must lie in"):
+    build.experiment(config, with_data=False)
   config.model.wrapper_kwargs.train_scale = 0.5
   config.tasks.names = ("depth", "normals")
-  with pytest.raises(validation.ConfigError,
+  with pytest.raises(schema.ConfigError,
                      match=r"wrapper_kwargs\.tasks: hmsa needs task 'segmentation'"):
-    validation.validate(config)
+    build.experiment(config, with_data=False)
   config.model.wrapper = "self_regulation"
   config.model.wrapper_kwargs = {"exit_width": 0}
-  with pytest.raises(validation.ConfigError,
+  with pytest.raises(schema.ConfigError,
                      match=r"wrapper_kwargs\.task: self_regulation needs task 'segmentation'"):
-    validation.validate(config)
+    build.experiment(config, with_data=False)
   config.tasks.names = ("segmentation", "depth")
-  with pytest.raises(validation.ConfigError,
+  with pytest.raises(schema.ConfigError,
                      match=r"wrapper_kwargs\.exit_width: must be a positive integer"):
-    validation.validate(config)
+    build.experiment(config, with_data=False)
 
 
 def test_attention_fusion_needs_hmsa_and_attention_loss_needs_labels(config, monkeypatch):
   config.eval.scales = (0.5, 1.0)
-  validation.validate(config)  # Average fusion: any network.
+  build.experiment(config, with_data=False)  # Average fusion: any network.
   config.eval.fusions = ("average", "attention")
-  with pytest.raises(validation.ConfigError,
+  with pytest.raises(schema.ConfigError,
                      match=r"config\.eval\.fusions: 'attention' needs the HMSA wrapper"):
-    validation.validate(config)
+    build.experiment(config, with_data=False)
   config.model.wrapper = "hmsa"
-  validation.validate(config)
+  build.experiment(config, with_data=False)
   no_labels = data.Dataset(
       info=lambda cfg: data.DatasetInfo(("depth", "normals"), 3, ("a", "b", "c"), (16, 24, 3)),
       builder=None)
@@ -162,18 +163,18 @@ def test_attention_fusion_needs_hmsa_and_attention_loss_needs_labels(config, mon
   config.model.wrapper = None
   config.eval.scales = ()
   config.tasks.depth.loss = "attention"
-  with pytest.raises(validation.ConfigError,
+  with pytest.raises(schema.ConfigError,
                      match=r"config\.tasks\.depth\.loss: 'attention' reads the 'segmentation'"
                            r" ground truth, which dataset 'no_labels' lacks"):
-    validation.validate(config)
+    build.experiment(config, with_data=False)
 
 
 def test_eval_scales_the_network_cannot_take(config):
-  from mtl_jax import train  # pylint: disable=g-import-not-at-top
   config.model.kwargs.widths = (4, 8, 8, 8)
-  tasks, model, _, _ = train.build(config)
+  exp = build.experiment(config, with_data=False)
+  tasks, model = exp.tasks, exp.model
   channels = {t.name: t.channels for t in tasks}
-  with pytest.raises(validation.ConfigError,
+  with pytest.raises(schema.ConfigError,
                      match=r"config\.eval\.scales: network HPS does not run on images of shape"
                            r" \(16, 24, 3\) at scales \(0\.25, 1\.0\)"):
-    validation.check_shapes(model, (16, 24, 3), channels, eval_scales=(0.25, 1.0))
+    build.check_shapes(model, (16, 24, 3), channels, eval_scales=(0.25, 1.0))
