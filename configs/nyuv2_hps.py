@@ -10,8 +10,8 @@ reports the last evaluation and the mean of the last 10, as the papers do.
     python -m mtl_jax.main --config=configs/nyuv2_hps.py --workdir=/tmp/mtl_jax/nyuv2_hps \\
         --config.dataset.manual_dir=/data/nyuv2
 
-Other balancers: ``--config.balancer.name=imtl_g`` (README, "Reproducing the
-papers", has the sweep). A short trial: ``--config.schedule.num_epochs=0.05``.
+Other balancers: ``--config.balancer.name=imtl_g`` (docs/reproducing.md has the
+sweep). A short trial: ``--config.schedule.num_epochs=0.05``.
 """
 
 from configs import default

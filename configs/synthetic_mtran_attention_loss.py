@@ -8,7 +8,7 @@ loss is the depth-aware loss (smooth L1 weighted by the normalised ground-truth
 depth and the log-ratio term) plus the joint gradient loss (Sobel gradients
 against the ground truth and against the semantic map; the depth loss reads the
 segmentation labels); the segmentation task's is the semantic focal loss
-(γ = 2, α = 1 for every class). See README, "Losses and multi-scale inference".
+(γ = 2, α = 1 for every class). See docs/losses.md.
 """
 
 from configs import synthetic

@@ -8,8 +8,8 @@ the scale pair (0.5, 1); evaluation reports the network alone (scale 1), the
 average over scales 0.5, 1 and 2, and their attention fusion (2 is never seen
 in training), as ``segmentation/miou``, ``segmentation/miou@average`` and
 ``segmentation/miou@attention``. Add depth to the fused tasks with
-``--config.model.wrapper_kwargs.tasks="('segmentation','depth')"``. See README,
-"Losses and multi-scale inference".
+``--config.model.wrapper_kwargs.tasks="('segmentation','depth')"``. See
+docs/losses.md.
 """
 
 from configs import synthetic

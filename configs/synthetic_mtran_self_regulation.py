@@ -8,7 +8,7 @@ classifier on every block of the shared encoder (the MEA loss), the shallowest
 block's features teaching the deeper blocks' (SR-F) and the network's own
 segmentation output teaching the exits (SR-L), λ = (0.2, 0.8, 1) as the paper;
 the first 10% of the steps train with MEA only. Inference runs the plain
-network. See README, "Losses and multi-scale inference".
+network. See docs/losses.md.
 """
 
 from configs import synthetic

@@ -207,6 +207,7 @@ def experiment(config: ml_collections.ConfigDict, *, with_data: bool = True) -> 
   """
   schema.check(config)
   info = data.info(config.dataset)
+  schema.check_splits(config.dataset, info)
   tasks = build_tasks(config, info)
   model = build_model(config, tasks)
   check_shapes(model, info.image_shape, {t.name: t.channels for t in tasks},

@@ -66,7 +66,7 @@ def _config_file(argv: Sequence[str]) -> Optional[str]:
   return None
 
 
-def _load_file(path: str) -> ml_collections.ConfigDict:
+def load_file(path: str) -> ml_collections.ConfigDict:
   """The config file's ``get_config()``, without overrides."""
   scratch = flags.FlagValues()
   holder = config_flags.DEFINE_config_file("config", None, "", flag_values=scratch,
@@ -144,7 +144,7 @@ def parse(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> l
   """
   path = _config_file(argv[1:])
   if path:
-    check_keys(_load_file(path), _override_paths(argv[1:]))
+    check_keys(load_file(path), _override_paths(argv[1:]))
   try:
     return flag_values(list(argv))
   except (flags.Error, KeyError, AttributeError, ValueError, TypeError) as e:

@@ -68,7 +68,7 @@ def positive_int(key: str, value) -> None:
 
 
 def _check_dataset(cfg: ml_collections.ConfigDict) -> None:
-  """The dataset's name, its optional fields, image size and split names."""
+  """The dataset's name, its optional fields and image size (its splits: ``check_splits``)."""
   check_name("config.dataset.name", cfg.name, data.REGISTRY)
   options = data.options(cfg.name)
   for field in ("source", "num_classes"):
@@ -85,12 +85,15 @@ def _check_dataset(cfg: ml_collections.ConfigDict) -> None:
   for field in ("height", "width"):
     if cfg.get(field) is not None:
       positive_int(f"config.dataset.{field}", cfg[field])
-  splits = data.info(cfg).splits
+
+
+def check_splits(cfg: ml_collections.ConfigDict, info: data.DatasetInfo) -> None:
+  """``config.dataset.train_split`` and ``eval_split`` must be splits of the dataset."""
   for field in ("train_split", "eval_split"):
-    if cfg[field] not in splits:
+    if cfg[field] not in info.splits:
       raise ConfigError(
           f"config.dataset.{field}: unknown split {cfg[field]!r} of {cfg.name!r}; known:"
-          f" {', '.join(splits)} (nyuv2 and cityscapes call the releases' val/ \"test\")")
+          f" {', '.join(info.splits)} (nyuv2 and cityscapes call the releases' val/ \"test\")")
 
 
 def _check_tasks(config: ml_collections.ConfigDict) -> None:

@@ -1,5 +1,10 @@
 """Procedural indoor scenes, ray cast in vectorised NumPy.
 
+One concept, kept in one file although it is longer than the others: the scene
+sampler, the ray caster (its intersection, shading and shadow code for each
+shape) and the per-pixel labels are written against each other's geometry
+conventions below, and a reader checks a label against the geometry that made it.
+
 Each scene is a closed room (floor, four walls, ceiling) holding 3 to 7
 objects that rest on the floor, lit by one point light near the ceiling plus
 ambient light, with Lambert shading and cast shadows. A pinhole camera inside
