@@ -54,6 +54,8 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "hps"
+  # The network's options (docs/networks.md): any of them can be set here or with
+  # --config.model.kwargs.<option>=<value>, and is checked against the network.
   config.model.kwargs = ml_collections.ConfigDict()
   config.model.kwargs.widths = (8, 16, 32, 64)
   config.model.kwargs.norm = "batch"
@@ -61,7 +63,7 @@ def get_config() -> ml_collections.ConfigDict:
   # exits on every block) or "hmsa" (multi-scale attention); its options below,
   # e.g. exit_width, or tasks / train_scale / attention_width / attention_stage.
   config.model.wrapper = config_dict.placeholder(str)
-  config.model.wrapper_kwargs = ml_collections.ConfigDict()
+  config.model.wrapper_kwargs = ml_collections.ConfigDict()  # Options, as model.kwargs.
 
   config.tasks = ml_collections.ConfigDict()
   config.tasks.names = ("segmentation", "depth", "normals")
@@ -84,6 +86,8 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.balancer = ml_collections.ConfigDict()
   config.balancer.name = "ew"
+  # The balancer's options (docs/balancers.md), e.g. --config.balancer.kwargs.c=0.4
+  # for cagrad; checked against the balancer named above.
   config.balancer.kwargs = ml_collections.ConfigDict()
   config.balancer.level = "params"  # "params" or "features".
   # Route a loss-level method through the per-task gradients anyway.

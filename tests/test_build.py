@@ -178,3 +178,23 @@ def test_eval_scales_the_network_cannot_take(config):
                      match=r"config\.eval\.scales: network HPS does not run on images of shape"
                            r" \(16, 24, 3\) at scales \(0\.25, 1\.0\)"):
     build.check_shapes(model, (16, 24, 3), channels, eval_scales=(0.25, 1.0))
+
+
+def test_a_registered_module_that_is_no_network_is_named(config, monkeypatch):
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  from mtl_jax import models  # pylint: disable=g-import-not-at-top
+
+  class NotANetwork(nn.Module):
+    task_channels: dict
+    axis_name: str = None
+
+    def __call__(self, images, train):
+      return {}
+
+  monkeypatch.setitem(models.REGISTRY, "not_a_network", NotANetwork)
+  config.model.name = "not_a_network"
+  config.model.kwargs = {}
+  with pytest.raises(schema.ConfigError,
+                     match=r"config\.model\.name: NotANetwork is not an mtl_jax network: it lacks"
+                           r" encode, decode"):
+    build.experiment(config, with_data=False)
