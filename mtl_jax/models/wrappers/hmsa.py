@@ -16,11 +16,7 @@ import jax
 from mtl_jax.models import multi_scale
 from mtl_jax.models.blocks.conv_block import ConvBlock
 from mtl_jax.models.interface import stage_features
-
-
-def _check_width(option: str, value) -> None:
-  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-    raise ValueError(f"{option}: must be a positive integer, got {value!r}")
+from mtl_jax.models.wrappers import wrapped
 
 
 class AttentionHead(nn.Module):
@@ -36,7 +32,7 @@ class AttentionHead(nn.Module):
     return nn.sigmoid(nn.Conv(1, (1, 1))(x))
 
 
-class HMSA(nn.Module):
+class HMSA(wrapped.Wrapped, nn.Module):
   """A network whose ``tasks`` are fused over scales by learnt attention.
 
   The wrapped network's parameters keep their names (``nn.share_scope``);
@@ -79,21 +75,12 @@ class HMSA(nn.Module):
 
   def __post_init__(self):
     """Checks the options against the network (``ValueError`` "<option>: <problem>")."""
-    predicted = tuple(self.network.task_channels)
-    for task in self.tasks:
-      if task not in predicted:
-        raise ValueError(f"tasks: hmsa needs task {task!r}, which the network does not predict"
-                         f" (its tasks, config.tasks.names: {', '.join(predicted)})")
+    wrapped.check_tasks("tasks", "hmsa", self.tasks, self.network)
     if isinstance(self.train_scale, bool) or not (
         isinstance(self.train_scale, (int, float)) and 0 < self.train_scale < 1):
       raise ValueError(f"train_scale: must lie in (0, 1), got {self.train_scale!r}")
-    _check_width("attention_width", self.attention_width)
+    wrapped.check_positive_int("attention_width", self.attention_width)
     super().__post_init__()
-
-  @property
-  def task_channels(self):
-    """The wrapped network's tasks and head channels."""
-    return self.network.task_channels
 
   def setup(self):
     nn.share_scope(self, self.network)
@@ -106,11 +93,6 @@ class HMSA(nn.Module):
     """``{task: [B, size, 1]}`` attention maps of one scale's representation."""
     x = stage_features(self.network, representation)[self.attention_stage]
     return {t: multi_scale.resize(head(x, train), size) for t, head in self.hmsa_attention.items()}
-
-  @property
-  def COUPLED_DECODERS(self) -> bool:  # pylint: disable=invalid-name
-    """The wrapped network's (``train`` then decodes once for all tasks' gradients)."""
-    return getattr(self.network, "COUPLED_DECODERS", False)
 
   def encode(self, images: jax.Array, train: bool):
     """Training: (representation at ``train_scale``, at 1); else the network's."""

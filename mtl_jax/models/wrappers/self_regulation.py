@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from mtl_jax.models import multi_scale
 from mtl_jax.models.blocks.conv_block import ConvBlock
 from mtl_jax.models.interface import stage_features
+from mtl_jax.models.wrappers import wrapped
 
 
 class ExitHead(nn.Module):
@@ -68,7 +69,7 @@ class Exits(nn.Module):
             "class_logits": jnp.stack(class_logits), "teacher": teacher, "students": students}
 
 
-class SelfRegulation(nn.Module):
+class SelfRegulation(wrapped.Wrapped, nn.Module):
   """A network with Self-Regulation's training-time exits on its blocks.
 
   The wrapped network's parameters keep their names (``nn.share_scope``); the
@@ -102,30 +103,15 @@ class SelfRegulation(nn.Module):
 
   def __post_init__(self):
     """Checks the options against the network (``ValueError`` "<option>: <problem>")."""
-    predicted = tuple(self.network.task_channels)
-    if self.task not in predicted:
-      raise ValueError(f"task: self_regulation needs task {self.task!r}, which the network does"
-                       f" not predict (its tasks, config.tasks.names: {', '.join(predicted)})")
-    if isinstance(self.exit_width, bool) or not isinstance(self.exit_width, int) or (
-        self.exit_width < 1):
-      raise ValueError(f"exit_width: must be a positive integer, got {self.exit_width!r}")
+    wrapped.check_tasks("task", "self_regulation", (self.task,), self.network)
+    wrapped.check_positive_int("exit_width", self.exit_width)
     super().__post_init__()
-
-  @property
-  def task_channels(self):
-    """The wrapped network's tasks and head channels."""
-    return self.network.task_channels
 
   def setup(self):
     nn.share_scope(self, self.network)
     self.sr_exits = {self.task: Exits(
         self.network.task_channels[self.task], self.exit_width,
         getattr(self.network, "norm", "batch"), getattr(self.network, "axis_name", None))}
-
-  @property
-  def COUPLED_DECODERS(self) -> bool:  # pylint: disable=invalid-name
-    """The wrapped network's (``train`` then decodes once for all tasks' gradients)."""
-    return getattr(self.network, "COUPLED_DECODERS", False)
 
   def encode(self, images: jax.Array, train: bool):
     """The wrapped network's shared representation."""
