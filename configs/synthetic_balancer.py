@@ -24,25 +24,26 @@ from ml_collections import config_dict
 from configs import default
 
 # method -> its options and their defaults (solver iteration limits and the
-# learnable weightings' inner optimizer are left at the library's values).
+# learnable weightings' inner optimizer are left at the library's values);
+# "heads" is what task-specific parameters receive (docs/balancers.md).
 OPTIONS = {
     "ew": {"weight": 1.0},
-    "uw": {"learning_rate": 1e-3, "init_log_var": 0.0},
+    "uw": {"learning_rate": 1e-3, "init_log_var": 0.0, "form": "kendall"},
     "dwa": {"temperature": 2.0, "steps_per_period": 1},
     "rlw": {"distribution": "normal", "concentration": 1.0},
     "gls": {},
     "famo": {"learning_rate": 0.025, "weight_decay": 1e-3, "min_losses": 0.0},
     "imtl_l": {"learning_rate": 1e-3, "init_log_scale": 0.0},
-    "imtl_g": {},
-    "imtl": {"learning_rate": 1e-3, "init_log_scale": 0.0},
-    "imtl_rwl": {"concentration": 1.0},
-    "mgda": {"normalization": "none"},
-    "pcgrad": {"reduction": "sum"},
-    "cagrad": {"c": 0.5, "rescale": 0},
+    "imtl_g": {"heads": "own"},
+    "imtl": {"learning_rate": 1e-3, "init_log_scale": 0.0, "heads": "weighted"},
+    "imtl_rwl": {"concentration": 1.0, "heads": "weighted"},
+    "mgda": {"normalization": "none", "heads": "weighted"},
+    "pcgrad": {"reduction": "sum", "heads": "own"},
+    "cagrad": {"c": 0.5, "rescale": 0, "heads": "own"},
     "graddrop": {"leak": config_dict.placeholder(tuple)},
-    "nash_mtl": {"max_norm": 1.0, "update_weights_every": 1},
-    "aligned_mtl": {"pref": config_dict.placeholder(tuple), "scale": "min"},
-    "upgrad": {"pref": config_dict.placeholder(tuple)},
+    "nash_mtl": {"max_norm": 1.0, "update_weights_every": 1, "heads": "weighted"},
+    "aligned_mtl": {"pref": config_dict.placeholder(tuple), "scale": "min", "heads": "own"},
+    "upgrad": {"pref": config_dict.placeholder(tuple), "heads": "own"},
 }
 
 

@@ -32,13 +32,13 @@ loss of each device is its share of the global-batch mean), so every device
 runs the balancer on identical input with the same key: replicas never drift.
 
 Networks with no shared parameters (``single_task``) train with every
-balancer at both levels: each task's parameters get their head weight times
-their own loss's gradient. A gradient-level balancer then has nothing to
-combine at the parameter level and runs on an empty ``[T, 0]`` gradient (so
-its state still advances: random draws, step counts; its weights are those it
-gives for zero gradients); at the feature level it combines the tasks'
-gradients of a representation that no parameter produces (``single_task``'s
-is the input images). Its weights are logged all the same.
+balancer at both levels: each task's parameters get their own loss's gradient
+(times the loss weights of a loss-level balancer). A gradient-level balancer
+then has nothing to combine at the parameter level and runs on an empty
+``[T, 0]`` gradient (so its state still advances: random draws, step counts;
+its weights are those it gives for zero gradients); at the feature level it
+combines the tasks' gradients of a representation that no parameter produces
+(``single_task``'s is the input images). Its weights are logged all the same.
 """
 
 from typing import Any, NamedTuple
@@ -99,8 +99,15 @@ def _weighted_sum(weights, stacked):
       lambda leaf: jnp.tensordot(weights.astype(leaf.dtype), leaf, axes=1), stacked)
 
 
-def _head_weights(balancer, bal_state, like):
-  """``balancer.head_weights``: task t's parameters get ``h_t grad L_t``."""
+def _head_weights(balancer, bal_state, like, nothing_shared: bool):
+  """``balancer.head_weights``: task t's parameters get ``h_t grad L_t``.
+
+  A gradient method with no shared parameter to balance (``single_task``)
+  combines nothing, and its weights of degenerate gradients mean nothing, so
+  each task's parameters then get their own gradient.
+  """
+  if nothing_shared and balancer.kind != "loss":
+    return jnp.ones(like.shape, like.dtype)
   return balancer.head_weights(bal_state).astype(like.dtype)
 
 
@@ -189,7 +196,8 @@ def _param_level(state, images, batch, *, model, tasks, balancer, key, axis_name
                             axis_name)
   shared_grads, bal_state = _balance(balancer, task_grads, state.balancer_state, shared,
                                      losses, key)
-  weights = _head_weights(balancer, bal_state, local_losses)
+  weights = _head_weights(balancer, bal_state, local_losses,
+                          nothing_shared=not jax.tree_util.tree_leaves(shared))
   specific_grads = jax.tree_util.tree_map(
       jnp.add, encoder_pullback(_weighted_sum(weights, representation_grads))[1],
       _weighted_sum(weights, specific_in_decode))
@@ -199,7 +207,7 @@ def _param_level(state, images, batch, *, model, tasks, balancer, key, axis_name
 
 def _feature_level(state, images, batch, *, model, tasks, balancer, key, axis_name):
   """Per-task gradients of the shared representation, balanced, then one encoder backward."""
-  _, local_losses, encoder_pullback, representation_grads, decode_grads, batch_stats = (
+  shared, local_losses, encoder_pullback, representation_grads, decode_grads, batch_stats = (
       _per_task_backward(state, images, batch, model=model, tasks=tasks, axis_name=axis_name))
   losses = jax.lax.psum(local_losses, axis_name)
   local_task_grads = representation_grads
@@ -212,7 +220,8 @@ def _feature_level(state, images, batch, *, model, tasks, balancer, key, axis_na
       lambda c, g: jax.lax.dynamic_slice_in_dim(c, index * g.shape[1], g.shape[1], axis=0),
       combined, local_task_grads)
   encoder_grads = partition.merge(*encoder_pullback(local_combined))
-  weights = _head_weights(balancer, bal_state, local_losses)
+  weights = _head_weights(balancer, bal_state, local_losses,
+                          nothing_shared=not jax.tree_util.tree_leaves(shared))
   grads = jax.tree_util.tree_map(jnp.add, encoder_grads, _weighted_sum(weights, decode_grads))
   return Gradients(jax.lax.psum(grads, axis_name), batch_stats, losses, bal_state)
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from mtl_jax.balancers import base
 
-SCALES = ("min", "median", "rmse")
+SCALES = ("min", "median", "median_mean", "rmse")
 
 
 class AlignedMTLState(NamedTuple):
@@ -18,8 +18,10 @@ def aligned_mtl_weights(gram: jax.Array, pref: jax.Array, scale: str = "min") ->
   """``B pref`` with ``B = sigma V_r Lambda_r^{-1/2} V_r^T`` from ``G = V Lambda V^T``.
 
   Only the ``r`` eigenvalues above ``max(Lambda) T eps_float32`` are kept (the
-  rank); ``sigma^2`` is their minimum (``"min"``), median (``"median"``) or
-  mean (``"rmse"``). With no eigenvalue kept (zero gradients), ``B = I``.
+  rank); ``sigma^2`` is their minimum (``"min"``), median (``"median"``: for
+  an even rank the lower of the two middle ones, as the official code's
+  ``torch.median``; ``"median_mean"``: their mean) or mean (``"rmse"``). With
+  no eigenvalue kept (zero gradients), ``B = I``.
   """
   n = gram.shape[0]
   lam, vecs = jnp.linalg.eigh(gram)
@@ -30,6 +32,8 @@ def aligned_mtl_weights(gram: jax.Array, pref: jax.Array, scale: str = "min") ->
   if scale == "min":
     sigma2 = kept[0]
   elif scale == "median":
+    sigma2 = kept[jnp.maximum(rank - 1, 0) // 2]
+  elif scale == "median_mean":
     lo, hi = kept[jnp.maximum(rank - 1, 0) // 2], kept[rank // 2]
     sigma2 = 0.5 * (lo + jnp.where(rank % 2 == 1, lo, hi))
   else:
@@ -42,7 +46,7 @@ def aligned_mtl_weights(gram: jax.Array, pref: jax.Array, scale: str = "min") ->
 
 
 def aligned_mtl(num_tasks: int, pref: Optional[Sequence[float]] = None,
-                scale: str = "min") -> base.Balancer:
+                scale: str = "min", heads: str = "own") -> base.Balancer:
   """Aligned-MTL: make the task gradients' system well conditioned, then combine.
 
   Senushkin et al., "Independent Component Alignment for Multi-Task Learning",
@@ -54,12 +58,17 @@ def aligned_mtl(num_tasks: int, pref: Optional[Sequence[float]] = None,
   ``sigma = sqrt(lambda_min)`` (``scale="min"``). The official code and LibMTL
   use ``pref = 1`` (the sum: pass ``pref=[1.] * T``); ``scale="median"`` and
   ``"rmse"`` take ``sigma^2`` as the median or the mean of the kept
-  eigenvalues (the official code's other scale modes).
+  eigenvalues (the official code's other scale modes; ``"median_mean"`` averages
+  the two middle eigenvalues of an even rank, where the official code takes the
+  lower).
 
   Args:
     num_tasks: T.
     pref: the preference vector ``[T]`` (default ``1/T`` each).
-    scale: ``"min"``, ``"median"`` or ``"rmse"``.
+    scale: ``"min"``, ``"median"``, ``"median_mean"`` or ``"rmse"``.
+    heads: ``"own"`` (the official code's default) or ``"weighted"``
+      (``w_t grad L_t``, its ``scale_decoder_grad``), what task-specific
+      parameters receive.
 
   Returns:
     A ``Balancer``.
@@ -91,4 +100,6 @@ def aligned_mtl(num_tasks: int, pref: Optional[Sequence[float]] = None,
     weights = aligned_mtl_weights(gram, pref_arr, scale)
     return weights, AlignedMTLState(weights=weights)
 
-  return base.gramian_weighting(num_tasks, "aligned_mtl", init, weigh_gramian)
+  return base.gramian_weighting(
+      num_tasks, "aligned_mtl", init, weigh_gramian,
+      head_weights=base.head_convention("aligned_mtl", heads, lambda state: state.weights))

@@ -28,8 +28,12 @@ What task-specific parameters receive is part of the interface:
 ``head_weights(state)`` gives ``[T]`` weights ``h`` such that the parameters of
 task t get ``h_t * grad L_t``, from the state that this step's ``update`` (or
 ``weigh``) returned. Loss-level methods give their loss weights (the gradient
-of ``sum_t w_t L_t``); the others, unless they say otherwise, ones: each task's
-own raw gradient (``own_gradient``).
+of ``sum_t w_t L_t``). Gradient methods follow their authors' code, whose
+convention each one's ``heads`` option switches (``head_convention``):
+``"own"``, each task's raw gradient (``own_gradient``), or ``"weighted"``, the
+gradient of the weighted loss ``sum_t w_t L_t`` that the method's code
+back-propagates (MGDA's and Nash-MTL's weights, IMTL's loss scales, IMTL-RWL's
+random loss weights).
 """
 
 from typing import Any, Callable, NamedTuple, Optional
@@ -54,6 +58,27 @@ def own_gradient(state: NamedTuple) -> jax.Array:
 def loss_weights(state: NamedTuple) -> jax.Array:
   """``head_weights`` equal to the loss weights: the gradient of ``sum_t w_t L_t``."""
   return state.weights.astype(jnp.float32)
+
+
+HEADS = ("own", "weighted")
+
+
+def head_convention(name: str, heads: str, weighted: HeadWeightsFn) -> HeadWeightsFn:
+  """The ``head_weights`` of a method's ``heads`` option.
+
+  Args:
+    name: the method, for the error message.
+    heads: ``"own"`` (``own_gradient``) or ``"weighted"``.
+    weighted: the method's weights of the task losses, ``state -> [T]``.
+
+  Raises:
+    ValueError: ``"<name>: heads must be one of ..."``.
+  """
+  if heads == "own":
+    return own_gradient
+  if heads == "weighted":
+    return lambda state: weighted(state).astype(jnp.float32)
+  raise ValueError(f"{name}: heads must be one of {HEADS}, got {heads!r}.")
 
 
 class Balancer(optax.GradientTransformationExtraArgs):

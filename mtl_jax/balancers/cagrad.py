@@ -55,7 +55,7 @@ def cagrad_dual(gram: jax.Array, c: float, num_iters: int = 250, rounds: int = 3
 
 
 def cagrad(num_tasks: int, c: float = 0.5, rescale: int = 0, norm_eps: float = 1e-4,
-           num_iters: int = 250, rounds: int = 3) -> base.Balancer:
+           num_iters: int = 250, rounds: int = 3, heads: str = "own") -> base.Balancer:
   """CAGrad: ``d = argmax_{||d - g_0|| <= c ||g_0||} min_t <g_t, d>``.
 
   Liu et al., "Conflict-Averse Gradient Descent for Multi-task Learning",
@@ -80,6 +80,9 @@ def cagrad(num_tasks: int, c: float = 0.5, rescale: int = 0, norm_eps: float = 1
     norm_eps: the threshold on ``||g_w*|| / ||J||_F``.
     num_iters: iterations of the projected-gradient stage per round.
     rounds: rounds of iterate-then-polish.
+    heads: ``"own"`` (the official code: the sum of the task losses'
+      gradients) or ``"weighted"`` (``w_t grad L_t``), what task-specific
+      parameters receive.
 
   Returns:
     A ``Balancer``.
@@ -114,4 +117,6 @@ def cagrad(num_tasks: int, c: float = 0.5, rescale: int = 0, norm_eps: float = 1
     weights = jnp.where(ok, b + phi / jnp.where(ok, gw_norm, 1.0) * w, 0.0) / divisor
     return weights, CAGradState(weights=weights)
 
-  return base.gramian_weighting(num_tasks, "cagrad", init, weigh_gramian)
+  return base.gramian_weighting(
+      num_tasks, "cagrad", init, weigh_gramian,
+      head_weights=base.head_convention("cagrad", heads, lambda state: state.weights))

@@ -20,7 +20,7 @@ class IMTLState(NamedTuple):
 
 def imtl(num_tasks: int, learning_rate: float = 1e-3,
          optimizer: Callable[[float], optax.GradientTransformation] = optax.adam,
-         init_log_scale: float = 0.0) -> base.Balancer:
+         init_log_scale: float = 0.0, heads: str = "weighted") -> base.Balancer:
   """IMTL (L+G): IMTL-G applied to the gradients of the IMTL-L-scaled losses.
 
   Liu et al., "Towards Impartial Multi-task Learning", ICLR 2021. The scaled
@@ -29,14 +29,15 @@ def imtl(num_tasks: int, learning_rate: float = 1e-3,
   ``sum_t alpha_t e^{s_t} g_t``. ``s`` is learned as in ``imtl_l`` (one step of
   ``optimizer(learning_rate)`` on ``sum_t e^{s_t} L_t - s_t`` per call). As in
   the paper, task-specific parameters receive the gradient of their scaled
-  loss, ``e^{s_t} grad L_t`` with this step's ``s`` (``head_weights``:
-  ``state.loss_scales``).
+  loss, ``e^{s_t} grad L_t`` with this step's ``s`` (``heads="weighted"``,
+  ``state.loss_scales``); ``"own"`` gives them their raw gradient.
 
   Args:
     num_tasks: T.
     learning_rate: the learning rate of ``s``.
     optimizer: an optax optimizer factory taking the learning rate.
     init_log_scale: the initial ``s_t``.
+    heads: ``"weighted"`` or ``"own"``, what task-specific parameters receive.
 
   Returns:
     A ``Balancer`` that needs the per-task gradients and ``task_losses``.
@@ -67,5 +68,6 @@ def imtl(num_tasks: int, learning_rate: float = 1e-3,
     return weights, IMTLState(weights=weights, loss_scales=scales, log_scales=s,
                               opt_state=opt_state)
 
-  return base.gramian_weighting(num_tasks, "imtl", init, weigh_gramian,
-                                head_weights=lambda state: state.loss_scales)
+  return base.gramian_weighting(
+      num_tasks, "imtl", init, weigh_gramian,
+      head_weights=base.head_convention("imtl", heads, lambda state: state.loss_scales))

@@ -11,10 +11,12 @@ from mtl_jax.balancers.imtl_g import imtl_g_weights
 
 class IMTLRWLState(NamedTuple):
   weights: jax.Array  # [T] alpha_t lambda_t: the coefficients on the raw g_t
+  loss_weights: jax.Array  # [T] lambda of the last update: task-specific parameters' weights
   key: jax.Array  # PRNG key, split every step when no key is passed
 
 
-def imtl_rwl(num_tasks: int, concentration: float = 1.0, seed: int = 0) -> base.Balancer:
+def imtl_rwl(num_tasks: int, concentration: float = 1.0, seed: int = 0,
+             heads: str = "weighted") -> base.Balancer:
   """IMTL-G applied to task losses carrying random Dirichlet weights.
 
   The MTRAN paper's Algorithm 1: each step draws
@@ -27,10 +29,18 @@ def imtl_rwl(num_tasks: int, concentration: float = 1.0, seed: int = 0) -> base.
   Gramian). ``concentration = 1`` is uniform on the
   simplex. Randomness: the ``key`` passed to ``update``, else the state's key.
 
+  IMTL-G's invariance to each task's gradient scale makes ``lambda`` a random
+  step size of the shared update and nothing else (its direction is
+  IMTL-G's); where the random weights act is the task-specific parameters,
+  which Algorithm 1 updates with the gradient of the weighted loss
+  ``sum_t lambda_t L_t`` (its steps 4 and 11): ``heads="weighted"`` gives them
+  ``lambda_t grad L_t`` (``state.loss_weights``), ``"own"`` their raw gradient.
+
   Args:
     num_tasks: T.
     concentration: the Dirichlet concentration of every task.
     seed: the seed of the key stored in the state.
+    heads: ``"weighted"`` or ``"own"``, what task-specific parameters receive.
 
   Returns:
     A ``Balancer``; its state's ``weights`` are ``alpha_t lambda_t``.
@@ -47,14 +57,17 @@ def imtl_rwl(num_tasks: int, concentration: float = 1.0, seed: int = 0) -> base.
   """
   def init(params):
     del params
-    return IMTLRWLState(weights=jnp.full((num_tasks,), 1.0 / num_tasks, jnp.float32),
-                        key=jax.random.PRNGKey(seed))
+    uniform = lambda: jnp.full((num_tasks,), 1.0 / num_tasks, jnp.float32)
+    # Distinct arrays: a donated train state must not hold one buffer twice.
+    return IMTLRWLState(weights=uniform(), loss_weights=uniform(), key=jax.random.PRNGKey(seed))
 
   def weigh_gramian(gram, state, *, task_losses=None, key=None):
     del task_losses
     draw, state_key = base.next_key(state.key, key)
     lam = base.sample_dirichlet(draw, concentration, num_tasks)
     weights = imtl_g_weights(gram, loss_scales=lam)
-    return weights, IMTLRWLState(weights=weights, key=state_key)
+    return weights, IMTLRWLState(weights=weights, loss_weights=lam, key=state_key)
 
-  return base.gramian_weighting(num_tasks, "imtl_rwl", init, weigh_gramian)
+  return base.gramian_weighting(
+      num_tasks, "imtl_rwl", init, weigh_gramian,
+      head_weights=base.head_convention("imtl_rwl", heads, lambda state: state.loss_weights))

@@ -16,7 +16,7 @@ class MGDAState(NamedTuple):
 
 
 def mgda(num_tasks: int, normalization: str = "none", num_iters: int = 250,
-         rounds: int = 3) -> base.Balancer:
+         rounds: int = 3, heads: str = "weighted") -> base.Balancer:
   """MGDA: ``w = argmin_{w in simplex} ||sum_t w_t g_t / n_t||^2``, update ``sum_t w_t g_t``.
 
   Sener & Koltun, "Multi-Task Learning as Multi-Objective Optimization",
@@ -34,11 +34,16 @@ def mgda(num_tasks: int, normalization: str = "none", num_iters: int = 250,
   min-norm point to float32 precision whenever the face it lies on determines
   ``w``. The Gramian is trace-normalised first (``w`` is scale invariant).
 
+  As in the authors' training code, which back-propagates ``sum_t w_t L_t``,
+  task-specific parameters receive ``w_t grad L_t`` (``heads="weighted"``);
+  ``"own"`` gives them their raw gradient.
+
   Args:
     num_tasks: T.
     normalization: one of ``"none"``, ``"l2"``, ``"loss"``, ``"loss+"``.
     num_iters: iterations of the projected-gradient stage per round.
     rounds: rounds of iterate-then-polish.
+    heads: ``"weighted"`` or ``"own"``, what task-specific parameters receive.
 
   Returns:
     A ``Balancer``; ``"loss"`` and ``"loss+"`` need ``task_losses``.
@@ -74,4 +79,6 @@ def mgda(num_tasks: int, normalization: str = "none", num_iters: int = 250,
     weights = _solvers.simplex_qp(gram, jnp.zeros((num_tasks,), gram.dtype), num_iters, rounds)
     return weights, MGDAState(weights=weights)
 
-  return base.gramian_weighting(num_tasks, "mgda", init, weigh_gramian)
+  return base.gramian_weighting(
+      num_tasks, "mgda", init, weigh_gramian,
+      head_weights=base.head_convention("mgda", heads, lambda state: state.weights))

@@ -44,7 +44,8 @@ def pcgrad_weights(gram: jax.Array, orders: jax.Array) -> jax.Array:
   return jnp.sum(jax.vmap(project_one)(jnp.arange(num_tasks), orders), axis=0)
 
 
-def pcgrad(num_tasks: int, reduction: str = "sum", seed: int = 0) -> base.Balancer:
+def pcgrad(num_tasks: int, reduction: str = "sum", seed: int = 0,
+           heads: str = "own") -> base.Balancer:
   """PCGrad: project each task gradient onto the normal plane of those it conflicts with.
 
   Yu et al., "Gradient Surgery for Multi-Task Learning", NeurIPS 2020,
@@ -62,6 +63,8 @@ def pcgrad(num_tasks: int, reduction: str = "sum", seed: int = 0) -> base.Balanc
     num_tasks: T.
     reduction: ``"sum"`` or ``"mean"`` of the projected gradients.
     seed: the seed of the key stored in the state.
+    heads: ``"own"`` (the official code and LibMTL: each task's raw gradient)
+      or ``"weighted"`` (``w_t grad L_t``), what task-specific parameters receive.
 
   Returns:
     A ``Balancer``.
@@ -92,4 +95,6 @@ def pcgrad(num_tasks: int, reduction: str = "sum", seed: int = 0) -> base.Balanc
     weights = scale * pcgrad_weights(gram, orders)
     return weights, PCGradState(weights=weights, key=state_key)
 
-  return base.gramian_weighting(num_tasks, "pcgrad", init, weigh_gramian)
+  return base.gramian_weighting(
+      num_tasks, "pcgrad", init, weigh_gramian,
+      head_weights=base.head_convention("pcgrad", heads, lambda state: state.weights))

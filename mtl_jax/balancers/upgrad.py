@@ -29,7 +29,8 @@ def upgrad_weights(gram: jax.Array, pref: jax.Array, norm_eps: float = 0.0,
 
 
 def upgrad(num_tasks: int, pref: Optional[Sequence[float]] = None, norm_eps: float = 0.0,
-           reg_eps: float = 1e-4, num_iters: int = 250, rounds: int = 3) -> base.Balancer:
+           reg_eps: float = 1e-4, num_iters: int = 250, rounds: int = 3,
+           heads: str = "own") -> base.Balancer:
   """UPGrad: project every ``pref_i g_i`` onto the dual cone of the rows, and add them up.
 
   Quinton & Rey, "Jacobian Descent for Multi-Objective Optimization", 2024
@@ -52,6 +53,8 @@ def upgrad(num_tasks: int, pref: Optional[Sequence[float]] = None, norm_eps: flo
     reg_eps: added to the diagonal of the trace-normalised Gramian.
     num_iters: iterations of the projected-gradient stage per round.
     rounds: rounds of iterate-then-polish.
+    heads: ``"own"`` (torchjd's ``mtl_backward``: each task's raw gradient) or
+      ``"weighted"`` (``w_t grad L_t``), what task-specific parameters receive.
 
   Returns:
     A ``Balancer``.
@@ -81,4 +84,6 @@ def upgrad(num_tasks: int, pref: Optional[Sequence[float]] = None, norm_eps: flo
     weights = upgrad_weights(gram, pref_arr, norm_eps, reg_eps, num_iters, rounds)
     return weights, UPGradState(weights=weights)
 
-  return base.gramian_weighting(num_tasks, "upgrad", init, weigh_gramian)
+  return base.gramian_weighting(
+      num_tasks, "upgrad", init, weigh_gramian,
+      head_weights=base.head_convention("upgrad", heads, lambda state: state.weights))

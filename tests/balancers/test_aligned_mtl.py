@@ -44,3 +44,23 @@ def test_update_norm_is_that_of_the_mean_of_aligned_rows():
     assert np.isfinite(update).all() and np.linalg.norm(update) > 0
     # ||update||^2 = ||J^T B 1/T||^2 = lambda_min / T for orthonormal-times-sigma rows
     np.testing.assert_allclose(np.sum(np.square(w @ g)), lam.min() / 3, rtol=2e-4, err_msg=fam)
+
+
+def test_even_rank_median_is_the_official_codes_lower_middle():
+  """For 4 tasks (rank 4), torch.median of the eigenvalues is the lower of the two middle
+  ones (``scale="median"``); ``"median_mean"`` averages them, as np.median does."""
+  g = np.random.default_rng(3).normal(size=(4, 9)).astype(np.float32)
+  lam = np.sort(np.linalg.eigvalsh(g.astype(np.float64) @ g.T.astype(np.float64)))
+
+  @inputs.jit
+  def balance(j):
+    gram = base.gramian(j)
+    return {s: jax.vmap(lambda e: aligned_mtl_weights(gram, e, s))(jnp.eye(4))
+            for s in ("median", "median_mean")}
+
+  out = balance(g)
+  for scale, sigma2 in (("median", lam[1]), ("median_mean", 0.5 * (lam[1] + lam[2]))):
+    aligned = np.asarray(out[scale], np.float64) @ g.astype(np.float64)
+    np.testing.assert_allclose(aligned @ aligned.T, sigma2 * np.eye(4), rtol=0,
+                               atol=2e-4 * sigma2, err_msg=scale)
+  assert abs(lam[1] - lam[2]) > 0.05 * lam[2]  # The two conventions differ here.

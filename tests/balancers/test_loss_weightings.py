@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from mtl_jax import balancers
 
@@ -95,3 +96,24 @@ def test_rlw_draws_from_the_simplex():
     assert not np.allclose(draws[0], draws[1])  # the state's key is split every step
     keyed = _run(b, [None] * 2, key=jax.random.PRNGKey(3))
     np.testing.assert_array_equal(keyed[0][0], keyed[1][0])  # a passed key is used as is
+
+
+def test_uw_forms_and_the_identity_with_imtl_l():
+  """"kendall": exp(-s) L + s, IMTL-L's loss with s negated (identical runs); "libmtl":
+  exp(-s) L / 2 + s / 2, half the weights, the same optimum log L."""
+  seq = [[BIG, SMALL]] * 200
+  sgd = lambda lr: optax.sgd(lr)
+  kendall = balancers.uw(num_tasks=2, learning_rate=0.1, optimizer=sgd)
+  libmtl = balancers.uw(num_tasks=2, learning_rate=0.1, optimizer=sgd, form="libmtl")
+  imtl_l = balancers.imtl_l(num_tasks=2, learning_rate=0.1, optimizer=sgd)
+  k_runs, l_runs, i_runs = _run(kendall, seq), _run(libmtl, seq), _run(imtl_l, seq)
+  for (kw, ks), (iw, is_) in zip(k_runs, i_runs):
+    np.testing.assert_allclose(kw, iw, rtol=1e-6)
+    np.testing.assert_allclose(ks.log_vars, -is_.log_scales, rtol=1e-6, atol=1e-7)
+  (lw0, ls0), (lw, ls) = l_runs[0], l_runs[-1]
+  np.testing.assert_allclose(lw0, [0.5, 0.5])
+  np.testing.assert_allclose(ls0.log_vars, 0.05 * (np.array([BIG, SMALL]) - 1), rtol=1e-5)
+  np.testing.assert_allclose(ls.log_vars, np.log([BIG, SMALL]), atol=1e-3)
+  np.testing.assert_allclose(lw, 0.5 / np.array([BIG, SMALL]), rtol=1e-3)
+  with pytest.raises(ValueError, match=r"uw: form must be one of \('kendall', 'libmtl'\)"):
+    balancers.uw(num_tasks=2, form="paper")

@@ -157,9 +157,16 @@ def test_gramian_update_matches_weigh_gramian():
     jax.tree_util.tree_map(np.testing.assert_array_equal, s1, s2)
 
 
+# Gradient methods whose authors' code gives task-specific parameters the gradient of
+# the weighted loss: method -> the state field holding those loss weights.
+WEIGHTED_HEADS = {"imtl": "loss_scales", "imtl_rwl": "loss_weights", "mgda": "weights",
+                  "nash_mtl": "loss_weights"}
+
+
 def test_head_weights_follow_each_methods_convention():
-  """Loss weightings give their heads the loss weights, IMTL its loss scales e^s of the
-  step, the other gradient methods each task's own gradient (ones)."""
+  """Loss weightings give their heads the loss weights; MGDA, Nash-MTL, IMTL and IMTL-RWL
+  the loss weights their code back-propagates; the other gradient methods each task's own
+  gradient (ones). ``heads`` switches between the two."""
   jac = inputs.FAMILIES["random"]
   losses = np.array([0.5, 1.0, 2.0], np.float32)
   for n in NAMES:
@@ -170,10 +177,47 @@ def test_head_weights_follow_each_methods_convention():
       np.testing.assert_array_equal(b.head_weights(state), weights, err_msg=n)
       continue
     _, state = b.update(jac, state, task_losses=losses, key=jax.random.PRNGKey(0))
-    if n == "imtl":  # The scales e^s that this step used, not those after its step on s.
-      used = np.exp(state.log_scales)
-      _, state = b.update(jac, state, task_losses=losses, key=jax.random.PRNGKey(0))
-      np.testing.assert_allclose(b.head_weights(state), used, rtol=1e-6, err_msg=n)
-      assert not np.allclose(used, 1.0) and not np.allclose(used, np.exp(state.log_scales))
-    else:
-      np.testing.assert_array_equal(b.head_weights(state), np.ones(3, np.float32), err_msg=n)
+    field = WEIGHTED_HEADS.get(n)
+    want = np.ones(3, np.float32) if field is None else getattr(state, field)
+    np.testing.assert_array_equal(b.head_weights(state), want, err_msg=n)
+    if n == "graddrop":
+      continue
+    other = "own" if field else "weighted"
+    switched = balancers.get(n, num_tasks=3, heads=other)
+    want = np.ones(3, np.float32) if other == "own" else state.weights
+    np.testing.assert_array_equal(switched.head_weights(state), want, err_msg=f"{n} {other}")
+  with pytest.raises(ValueError, match=r"mgda: heads must be one of \('own', 'weighted'\)"):
+    balancers.get("mgda", num_tasks=3, heads="both")
+
+
+def test_imtl_heads_get_the_scales_of_the_step_and_imtl_rwl_its_draw():
+  jac = inputs.FAMILIES["random"]
+  losses = np.array([0.5, 1.0, 2.0], np.float32)
+  b = balancers.get("imtl", num_tasks=3)
+  _, state = b.update(jac, b.init(None), task_losses=losses)
+  used = np.exp(state.log_scales)  # The scales e^s the next step uses...
+  _, state = b.update(jac, state, task_losses=losses)
+  np.testing.assert_allclose(b.head_weights(state), used, rtol=1e-6)  # ...are its heads'.
+  assert not np.allclose(used, 1.0) and not np.allclose(used, np.exp(state.log_scales))
+  b = balancers.get("imtl_rwl", num_tasks=3)
+  key = jax.random.PRNGKey(5)
+  _, state = b.update(jac, b.init(None), key=key)
+  np.testing.assert_allclose(b.head_weights(state), base.sample_dirichlet(key, 1.0, 3))
+
+
+def test_nash_mtl_heads_get_the_official_codes_loss_weights():
+  """The official code solves on G / ||G||_F and back-propagates those a = sqrt(||G||_F) alpha."""
+  jac = inputs.FAMILIES["random"].astype(np.float64)
+  b = balancers.get("nash_mtl", num_tasks=3)
+  _, state = b.update(inputs.FAMILIES["random"], b.init(None))
+  gram = jac @ jac.T
+  a = np.asarray(b.head_weights(state), np.float64)
+  g_n = gram / np.linalg.norm(gram)
+  np.testing.assert_allclose(a * (g_n @ a), 1.0, rtol=1e-4)  # G_n a = 1 / a
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_initial_state_holds_no_array_twice(name):
+  """The train state is donated to the step: one buffer in two leaves is refused."""
+  leaves = jax.tree_util.tree_leaves(balancers.get(name, num_tasks=3).init({"w": np.zeros(3)}))
+  assert len({id(leaf) for leaf in leaves}) == len(leaves)
