@@ -1,5 +1,7 @@
 """MTRAN's residual attention module: add the global feature, CBAM, residual connection."""
 
+from typing import Optional
+
 import flax.linen as nn
 import jax
 
@@ -24,6 +26,9 @@ class ResidualAttention(nn.Module):
     attention: whether CBAM is applied.
     residual: whether the task feature is added back.
     reduction: CBAM's channel reduction ratio.
+    cbam: CBAM's variant, ``"official"`` or ``"paper"`` (see ``CBAM``).
+    norm: the norm of CBAM's official spatial attention.
+    axis_name: the data-parallel axis batch norm synchronises over (or None).
 
   Example:
     >>> import jax, jax.numpy as jnp
@@ -35,10 +40,14 @@ class ResidualAttention(nn.Module):
   attention: bool = True
   residual: bool = True
   reduction: int = 16
+  cbam: str = "official"
+  norm: str = "batch"
+  axis_name: Optional[str] = None
 
   @nn.compact
-  def __call__(self, task: jax.Array, shared: jax.Array) -> jax.Array:
+  def __call__(self, task: jax.Array, shared: jax.Array, train: bool = False) -> jax.Array:
     attended = task + shared
     if self.attention:
-      attended = CBAM(self.reduction, name="cbam")(attended)
+      attended = CBAM(self.reduction, variant=self.cbam, norm=self.norm,
+                      axis_name=self.axis_name, name="cbam")(attended, train)
     return task + attended if self.residual else attended

@@ -37,6 +37,7 @@ class MTRANBranch(nn.Module):
   attention: bool = True
   residual: bool = True
   reduction: int = 16
+  cbam: str = "official"
   norm: str = "batch"
   axis_name: Optional[str] = None
 
@@ -46,7 +47,8 @@ class MTRANBranch(nn.Module):
     for g in shared:
       x = g if x is None else pool_to(x, g)
       f = ConvBlock(g.shape[-1], norm=self.norm, axis_name=self.axis_name)(x, train)
-      x = ResidualAttention(self.attention, self.residual, self.reduction)(f, g)
+      x = ResidualAttention(self.attention, self.residual, self.reduction, self.cbam, self.norm,
+                            self.axis_name)(f, g, train)
       attended.append(x)
     widths = tuple(a.shape[-1] for a in attended[:-1])
     pred = UNetDecoder(self.out_channels, widths, self.norm, self.axis_name)(attended, train)
@@ -67,7 +69,10 @@ class MTRAN(nn.Module):
   is SegNet's (``encoder="segnet"``, as MTAN, the network MTRAN builds on); a
   task's stage is one 3x3 conv block (from the previous attended feature,
   max-pooled, to the stage's width) followed by the residual attention module;
-  CBAM has its paper's defaults (r = 16, 7x7); decoders are U-Nets like those
+  CBAM has its paper's defaults (r = 16, 7x7) and, by default, the authors'
+  code's spatial attention (``cbam="official"``: a convolution without a bias
+  and a batch norm; ``"paper"``: equation (3), a biased convolution); decoders
+  are U-Nets like those
   of ``hps``. With the first four VGG-16 blocks (widths 64..512) on Cityscapes'
   two tasks this counts 15.5M parameters, 15.4M without attention (the paper:
   16.05M and 16.02M; ``benchmarks/param_counts.py``).
@@ -80,6 +85,7 @@ class MTRAN(nn.Module):
     attention: False for the paper's "without attention" ablation (no CBAM).
     residual: False for its "remove residuals" ablation.
     reduction: CBAM's channel reduction ratio.
+    cbam: CBAM's variant, ``"official"`` or ``"paper"``.
     norm: "batch" (synchronised over ``axis_name``), "group" or "none".
     axis_name: the data-parallel axis name, or None.
 
@@ -101,6 +107,7 @@ class MTRAN(nn.Module):
   attention: bool = True
   residual: bool = True
   reduction: int = 16
+  cbam: str = "official"
   norm: str = "batch"
   axis_name: Optional[str] = None
 
@@ -109,7 +116,7 @@ class MTRAN(nn.Module):
                                        norm=self.norm, axis_name=self.axis_name)
     self.branches = {
         task: MTRANBranch(channels, self.shared_encoder.INPUT_STRIDE, self.attention,
-                          self.residual, self.reduction, self.norm, self.axis_name)
+                          self.residual, self.reduction, self.cbam, self.norm, self.axis_name)
         for task, channels in self.task_channels.items()
     }
 

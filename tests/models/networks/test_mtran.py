@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from mtl_jax.models.blocks import cbam
 from mtl_jax.models.networks.mtran import MTRAN
@@ -12,7 +13,7 @@ WIDTHS = (8, 16, 16)
 
 
 def build(**kwargs):
-  return MTRAN(task_channels=TASKS, widths=WIDTHS, norm="none", reduction=4, **kwargs)
+  return MTRAN(task_channels=TASKS, widths=WIDTHS, **{"norm": "none", "reduction": 4, **kwargs})
 
 
 def trace_params(model):
@@ -24,11 +25,14 @@ def count(params):
   return sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(params))
 
 
-def test_without_attention_drops_exactly_the_cbam_parameters():
-  full, no_attention = trace_params(build()), trace_params(build(attention=False))
-  # One CBAM per stage per task: MLP C -> C/4 -> C and a 7x7 conv, with biases.
-  per_task = sum(2 * c * (c // 4) + c // 4 + c + 7 * 7 * 2 + 1 for c in WIDTHS)
-  assert per_task == sum(cbam.num_params(c, reduction=4) for c in WIDTHS)
+@pytest.mark.parametrize("variant, spatial", [("official", 2), ("paper", 1)])
+def test_without_attention_drops_exactly_the_cbam_parameters(variant, spatial):
+  full = trace_params(build(cbam=variant, norm="batch"))
+  no_attention = trace_params(build(attention=False, norm="batch"))
+  # One CBAM per stage per task: MLP C -> C/4 -> C with biases and a 7x7 conv, with a batch
+  # norm's scale and offset (the authors' code) or a bias (the paper's equation).
+  per_task = sum(2 * c * (c // 4) + c // 4 + c + 7 * 7 * 2 + spatial for c in WIDTHS)
+  assert per_task == sum(cbam.num_params(c, reduction=4, variant=variant) for c in WIDTHS)
   assert count(full) - count(no_attention) == len(TASKS) * per_task
   assert count(no_attention) < count(full)
 
