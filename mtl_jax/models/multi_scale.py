@@ -22,8 +22,12 @@ def scaled_size(size: Sequence[int], scale: float) -> tuple[int, int]:
   return tuple(max(1, int(round(n * scale))) for n in size)
 
 
-def resize(x: jax.Array, size: Sequence[int]) -> jax.Array:
-  """Bilinear resize of NHWC ``x`` to ``size = (H, W)`` (antialiased when shrinking).
+RESIZES = ("bilinear", "antialiased")
+
+
+def resize(x: jax.Array, size: Sequence[int], antialias: bool = True) -> jax.Array:
+  """Bilinear resize of NHWC ``x`` to ``size = (H, W)``, antialiased when shrinking unless
+  ``antialias`` is False (plain bilinear sampling, PyTorch's ``F.interpolate``).
 
   >>> jax.eval_shape(lambda x: resize(x, (4, 6)), jax.ShapeDtypeStruct((1, 2, 2, 3), float)).shape
   (1, 4, 6, 3)
@@ -31,10 +35,11 @@ def resize(x: jax.Array, size: Sequence[int]) -> jax.Array:
   size = tuple(size)
   if x.shape[1:3] == size:
     return x
-  return jax.image.resize(x, (x.shape[0], *size, x.shape[3]), "bilinear")
+  return jax.image.resize(x, (x.shape[0], *size, x.shape[3]), "bilinear", antialias=antialias)
 
 
-def fuse_pair(p_low: jax.Array, a_low: jax.Array, p_high: jax.Array) -> jax.Array:
+def fuse_pair(p_low: jax.Array, a_low: jax.Array, p_high: jax.Array,
+              antialias: bool = True) -> jax.Array:
   """HMSA training fusion of a lower and a higher scale: ``up(a ⊙ p_low) + (1 - up(a)) ⊙ p_high``.
 
   ``p_low [B, h, w, C]`` and its attention ``a_low [B, h, w, 1]`` at the lower
@@ -46,11 +51,12 @@ def fuse_pair(p_low: jax.Array, a_low: jax.Array, p_high: jax.Array) -> jax.Arra
   1.0
   """
   size = p_high.shape[1:3]
-  return resize(a_low * p_low, size) + (1.0 - resize(a_low, size)) * p_high
+  return (resize(a_low * p_low, size, antialias)
+          + (1.0 - resize(a_low, size, antialias)) * p_high)
 
 
 def attention_chain(preds: Sequence[jax.Array], attns: Sequence[jax.Array],
-                    scales: Sequence[float]) -> jax.Array:
+                    scales: Sequence[float], antialias: bool = True) -> jax.Array:
   """HMSA inference: the scales' predictions chained pairwise, largest scale first.
 
   ``preds[i] [B, H_i, W_i, C]`` and ``attns[i] [B, H_i, W_i, 1]`` at scale
@@ -75,21 +81,21 @@ def attention_chain(preds: Sequence[jax.Array], attns: Sequence[jax.Array],
   for i in order[1:]:
     p_s, a_s = preds[i], attns[i]
     if scales[i] >= 1.0:
-      p = a_s * p_s + (1.0 - a_s) * resize(p, p_s.shape[1:3])
+      p = a_s * p_s + (1.0 - a_s) * resize(p, p_s.shape[1:3], antialias)
     else:
       size = p.shape[1:3]
-      p = resize(a_s * p_s, size) + resize(1.0 - a_s, size) * p
+      p = resize(a_s * p_s, size, antialias) + resize(1.0 - a_s, size, antialias) * p
   return p
 
 
-def average(preds: Sequence[jax.Array], size: Sequence[int]) -> jax.Array:
+def average(preds: Sequence[jax.Array], size: Sequence[int], antialias: bool = True) -> jax.Array:
   """Average fusion: the mean of the predictions resized to ``size``.
 
   >>> mean = jax.jit(lambda a, b: average([a, b], (2, 2)))
   >>> float(mean(jnp.array([[[[1.0]]]]), jnp.array([[[[3.0]] * 2] * 2]))[0, 0, 0, 0])
   2.0
   """
-  return sum(resize(p, size) for p in preds) / len(preds)
+  return sum(resize(p, size, antialias) for p in preds) / len(preds)
 
 
 def predict(model, variables, images: jax.Array, scales: Sequence[float],
@@ -98,7 +104,9 @@ def predict(model, variables, images: jax.Array, scales: Sequence[float],
 
   ``"average"``: any network, every task, ``average`` of ``model.apply`` on
   the resized images. ``"attention"``: an ``HMSA``-wrapped network, the tasks
-  it has attention heads for (``HMSA.attention_fusion``).
+  it has attention heads for (``HMSA.attention_fusion``). Images and
+  predictions are resized as the network's ``resize`` says (the HMSA
+  wrapper's option), else antialiased.
 
   >>> from mtl_jax.models.networks.hps import HPS
   >>> model, x = HPS({"depth": 1}, widths=(4, 8)), jnp.zeros((1, 8, 8, 3))
@@ -111,6 +119,7 @@ def predict(model, variables, images: jax.Array, scales: Sequence[float],
   if fusion != "average":
     raise ValueError(f"unknown fusion {fusion!r}; known: {', '.join(FUSIONS)}")
   size = images.shape[1:3]
-  outs = [model.apply(variables, resize(images, scaled_size(size, s)), train=False)
+  antialias = getattr(model, "resize", "antialiased") == "antialiased"
+  outs = [model.apply(variables, resize(images, scaled_size(size, s), antialias), train=False)
           for s in scales]
-  return {task: average([o[task] for o in outs], size) for task in outs[0]}
+  return {task: average([o[task] for o in outs], size, antialias) for task in outs[0]}

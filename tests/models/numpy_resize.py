@@ -1,10 +1,12 @@
-"""A NumPy reference of the bilinear upsampling the networks use (``unet_decoder.upsample_to``)."""
+"""A NumPy reference of plain bilinear resizing: the networks' upsampling
+(``blocks.resize.upsample_to``) and PyTorch's ``F.interpolate(mode="bilinear",
+align_corners=False)`` both ways (HMSA's ``resize="bilinear"``)."""
 
 import numpy as np
 
 
 def upsample_matrix(n: int, m: int) -> np.ndarray:
-  """``[m, n]`` 1-D linear interpolation from ``n`` to ``m >= n`` samples.
+  """``[m, n]`` 1-D linear interpolation from ``n`` to ``m`` samples.
 
   Half-pixel centres (output ``i`` samples input position ``(i + 0.5) n / m - 0.5``),
   positions outside ``[0, n - 1]`` clamped to the edge.

@@ -38,8 +38,16 @@ class HMSA(wrapped.Wrapped, nn.Module):
   The wrapped network's parameters keep their names (``nn.share_scope``);
   task t's attention head lives under ``hmsa_attention_<t>``, a parameter of
   task t. The head reads the block ``attention_stage`` of the representation
-  (default the coarsest, as the paper's head sits on the trunk's
-  low-resolution output) and its map is resized to the prediction's size.
+  (default the coarsest) and its map is resized to the prediction's size.
+  NVIDIA's code feeds its attention head the decoder's features (its OCR
+  module's), which the network interface here does not expose (``decode``
+  returns predictions only); a block of the shared representation is what
+  every network provides.
+
+  Resizing (``resize``): ``"bilinear"`` (default) is NVIDIA's plain bilinear
+  sampling (PyTorch's ``F.interpolate``, also when shrinking the image to a
+  lower scale); ``"antialiased"`` low-pass filters when shrinking (fusions
+  over scales above 1 move by 7-18% between the two).
 
   * ``train=True``: ``encode`` gives the representations of the image at
     ``train_scale`` and at 1; ``decode`` gives, for the fused tasks,
@@ -53,6 +61,8 @@ class HMSA(wrapped.Wrapped, nn.Module):
     train_scale: the lower scale of the training pair (< 1).
     attention_width: channels of the attention heads' convolutions.
     attention_stage: index of the block the attention heads read.
+    resize: ``"bilinear"`` or ``"antialiased"``, how images, predictions and
+      attention maps change scale.
 
   Example:
     >>> import jax, jax.numpy as jnp
@@ -72,6 +82,7 @@ class HMSA(wrapped.Wrapped, nn.Module):
   train_scale: float = 0.5
   attention_width: int = 16
   attention_stage: int = -1
+  resize: str = "bilinear"
 
   def __post_init__(self):
     """Checks the options against the network (``ValueError`` "<option>: <problem>")."""
@@ -80,7 +91,14 @@ class HMSA(wrapped.Wrapped, nn.Module):
         isinstance(self.train_scale, (int, float)) and 0 < self.train_scale < 1):
       raise ValueError(f"train_scale: must lie in (0, 1), got {self.train_scale!r}")
     wrapped.check_positive_int("attention_width", self.attention_width)
+    if self.resize not in multi_scale.RESIZES:
+      raise ValueError(f"resize: unknown value {self.resize!r}; known:"
+                       f" {', '.join(multi_scale.RESIZES)}")
     super().__post_init__()
+
+  @property
+  def _antialias(self) -> bool:
+    return self.resize == "antialiased"
 
   def setup(self):
     nn.share_scope(self, self.network)
@@ -92,13 +110,15 @@ class HMSA(wrapped.Wrapped, nn.Module):
   def _attention(self, representation, size, train: bool) -> dict:
     """``{task: [B, size, 1]}`` attention maps of one scale's representation."""
     x = stage_features(self.network, representation)[self.attention_stage]
-    return {t: multi_scale.resize(head(x, train), size) for t, head in self.hmsa_attention.items()}
+    return {t: multi_scale.resize(head(x, train), size, self._antialias)
+            for t, head in self.hmsa_attention.items()}
 
   def encode(self, images: jax.Array, train: bool):
     """Training: (representation at ``train_scale``, at 1); else the network's."""
     if not train:
       return self.network.encode(images, train)
-    low = multi_scale.resize(images, multi_scale.scaled_size(images.shape[1:3], self.train_scale))
+    low = multi_scale.resize(images, multi_scale.scaled_size(images.shape[1:3], self.train_scale),
+                             self._antialias)
     return self.network.encode(low, train), self.network.encode(images, train)
 
   def decode(self, features, train: bool) -> dict:
@@ -112,7 +132,7 @@ class HMSA(wrapped.Wrapped, nn.Module):
     p_low, p_high = self.network.decode(low, train), dict(self.network.decode(high, train))
     attns = self._attention(low, next(iter(p_low.values())).shape[1:3], train)
     for t in self.tasks:
-      p_high[t] = multi_scale.fuse_pair(p_low[t], attns[t], p_high[t])
+      p_high[t] = multi_scale.fuse_pair(p_low[t], attns[t], p_high[t], self._antialias)
     return p_high
 
   def __call__(self, images: jax.Array, train: bool) -> dict:
@@ -121,7 +141,7 @@ class HMSA(wrapped.Wrapped, nn.Module):
   def scale_outputs(self, images: jax.Array, scale: float):
     """Inference at one scale: ``({task: prediction}, {fused task: attention})`` at its size."""
     x = images if scale == 1.0 else multi_scale.resize(
-        images, multi_scale.scaled_size(images.shape[1:3], scale))
+        images, multi_scale.scaled_size(images.shape[1:3], scale), self._antialias)
     representation = self.network.encode(x, False)
     preds = self.network.decode(representation, False)
     return preds, self._attention(representation, next(iter(preds.values())).shape[1:3], False)
@@ -130,5 +150,6 @@ class HMSA(wrapped.Wrapped, nn.Module):
     """``{fused task: [B, H, W, C]}``: ``attention_chain`` over ``scales``, resized to the image."""
     outs = [self.scale_outputs(images, s) for s in scales]
     return {t: multi_scale.resize(
-        multi_scale.attention_chain([o[0][t] for o in outs], [o[1][t] for o in outs], scales),
-        images.shape[1:3]) for t in self.tasks}
+        multi_scale.attention_chain([o[0][t] for o in outs], [o[1][t] for o in outs], scales,
+                                    self._antialias),
+        images.shape[1:3], self._antialias) for t in self.tasks}

@@ -7,25 +7,30 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests.models import numpy_resize
 from tests.models import wrapper_training as wt
 from mtl_jax import models
 from mtl_jax import evaluate
 from mtl_jax.models import multi_scale
 
 
-def resize(x, size):
-  """The resizing primitive (a library call): bilinear, antialiased when shrinking."""
+def resize(x, size, antialias=True):
+  """The resizing primitive: antialiased (a library call), else PyTorch's plain bilinear
+  ``F.interpolate(align_corners=False)`` written out (NVIDIA's, ``numpy_resize``)."""
   x = np.asarray(x)
   if x.shape[1:3] == tuple(size):
     return x
+  if not antialias:
+    return numpy_resize.upsample(x.astype(np.float64), *size)
   return np.asarray(jax.image.resize(x, (x.shape[0], *size, x.shape[3]), "bilinear"))
 
 
-def hand_chain(p, a):
+def hand_chain(p, a, antialias=True):
   """Scales 2, 1, 0.5 fused by hand: ``p`` and ``a`` map scale -> array at that scale."""
   size = p[1.0].shape[1:3]
-  fused = a[1.0] * p[1.0] + (1 - a[1.0]) * resize(p[2.0], size)  # 1 >= 1: down(p_2).
-  return resize(a[0.5] * p[0.5], size) + resize(1 - a[0.5], size) * fused  # 0.5 < 1: up.
+  fused = a[1.0] * p[1.0] + (1 - a[1.0]) * resize(p[2.0], size, antialias)  # down(p_2).
+  return (resize(a[0.5] * p[0.5], size, antialias)  # 0.5 < 1: up.
+          + resize(1 - a[0.5], size, antialias) * fused)
 
 
 def test_chain_of_constant_maps_is_the_closed_form():
@@ -38,6 +43,16 @@ def test_chain_of_constant_maps_is_the_closed_form():
   # p = 0.25 * 4 + 0.75 * 8 = 7 at scale 1; then 0.5 * 2 + 0.5 * 7 = 4.5. a_2 is unused.
   assert out.shape == (1, 4, 4, 3)
   np.testing.assert_allclose(np.asarray(out), 4.5, rtol=1e-6)
+
+
+def test_plain_resize_is_pytorchs_bilinear_interpolation():
+  x = np.random.default_rng(1).normal(size=(2, 9, 12, 3)).astype(np.float32)
+  for size in ((4, 6), (5, 7), (18, 24), (9, 5)):
+    np.testing.assert_allclose(np.asarray(multi_scale.resize(x, size, antialias=False)),
+                               numpy_resize.upsample(x.astype(np.float64), *size), rtol=1e-5,
+                               atol=1e-6)
+  shrunk = np.asarray(multi_scale.resize(x, (4, 6)))  # Antialiased: another filter.
+  assert not np.allclose(shrunk, numpy_resize.upsample(x.astype(np.float64), 4, 6), atol=1e-2)
 
 
 def test_chain_equals_hand_computed_three_scale_fusion():
@@ -112,7 +127,8 @@ def test_attention_forced_to_one_gives_the_single_scale_prediction(wrapped):
   for t in ("segmentation", "depth"):
     np.testing.assert_array_equal(fused[(1.0, 2.0)][t], plain[t])
     # Over 0.5, 1, 2 the chain ends at the smallest scale: up(p_0.5).
-    np.testing.assert_allclose(fused[SCALES][t], resize(per_scale[0][0][t], (wt.H, wt.W)),
+    np.testing.assert_allclose(fused[SCALES][t],
+                               resize(per_scale[0][0][t], (wt.H, wt.W), antialias=False),
                                rtol=1e-5, atol=1e-6)
 
 
@@ -123,7 +139,10 @@ def test_wrapper_fusion_is_the_hand_computed_chain(wrapped):
     p = {s: np.asarray(o[0][t]) for s, o in zip(SCALES, per_scale)}
     a = {s: np.asarray(o[1][t]) for s, o in zip(SCALES, per_scale)}
     assert 0 < a[0.5].min() and a[0.5].max() < 1 and a[0.5].shape == (2, 8, 8, 1)
-    np.testing.assert_allclose(fused[SCALES][t], hand_chain(p, a), rtol=1e-5, atol=1e-5)
+    # The wrapper's default resize="bilinear": NVIDIA's plain sampling, also when shrinking.
+    np.testing.assert_allclose(fused[SCALES][t], hand_chain(p, a, antialias=False), rtol=1e-5,
+                               atol=1e-5)
+    assert not np.allclose(hand_chain(p, a, antialias=False), hand_chain(p, a), atol=1e-3)
 
 
 def test_two_training_steps_then_evaluation_with_fusions(trained):
