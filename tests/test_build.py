@@ -123,7 +123,7 @@ def test_wrapper_options_name_their_key(config):
   config.model.wrapper_kwargs.exit_width = 4
   with pytest.raises(schema.ConfigError,
                      match=r"config\.model\.wrapper_kwargs\.exit_width: not an option of wrapper 'hmsa';"
-                           r" options: attention_stage, attention_width, tasks, train_scale"):
+                           r" options: attention_stage, attention_width, resize, tasks, train_scale"):
     build.experiment(config, with_data=False)
   del config.model.wrapper_kwargs["exit_width"]
   config.model.wrapper_kwargs.train_scale = 1.5
