@@ -82,7 +82,10 @@ def get_config() -> ml_collections.ConfigDict:
   # distance "smooth_l1" (smooth_l1_beta), "l1" or "l2"; reads the segmentation labels).
   config.tasks.depth = ml_collections.ConfigDict(
       {"loss": "l1", "distance": "smooth_l1", "smooth_l1_beta": 1.0})
-  config.tasks.normals = ml_collections.ConfigDict({"bin_width_degrees": 0.01})
+  # Valid ground truth: "channel_sum" (MTAN's mask, components summing to non-zero) or
+  # "nonzero" (any component non-zero).
+  config.tasks.normals = ml_collections.ConfigDict({"bin_width_degrees": 0.01,
+                                                    "valid": "channel_sum"})
 
   config.balancer = ml_collections.ConfigDict()
   config.balancer.name = "ew"

@@ -18,7 +18,10 @@ class Depth:
   """Per-pixel depth regression.
 
   Ground truth ``batch["depth"]``: float ``[B, H, W]``, valid where it is
-  finite and > 0 (0 marks missing depth). Head output ``pred``: ``[B, H, W, 1]``.
+  finite and > 0 (0 marks missing depth). MTAN's mask is ``d* != 0``; the two
+  agree on every dataset mtl_jax builds, whose builders refuse negative depth
+  (``data.modalities``) or never produce it. Head output ``pred``:
+  ``[B, H, W, 1]``.
 
   Loss (``loss``, float32):
 

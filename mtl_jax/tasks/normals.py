@@ -21,6 +21,9 @@ _MIN_NORM = 1e-6
 _LOSS_EPS = 1e-3
 
 
+VALIDITY = ("channel_sum", "nonzero")
+
+
 def _within_key(threshold: float) -> str:
   return f"within_{threshold:g}"
 
@@ -31,8 +34,12 @@ class Normals:
 
   Ground truth ``batch["normals"]``: float ``[B, H, W, 3]`` unit vectors
   (shorter where the field's scale-crop augmentation blends normals; used as
-  they are, as MTAN does); pixels whose vector is all zeros are invalid. Head output ``pred``:
-  ``[B, H, W, 3]``, normalised here (a zero prediction stays zero: no NaN).
+  they are, as MTAN does). Validity (``valid``): ``"channel_sum"`` (default),
+  MTAN's mask, a pixel whose components sum to non-zero (the mask behind every
+  published table: it also drops a valid normal whose components happen to sum
+  to exactly 0); ``"nonzero"``, a pixel with any non-zero component. Head
+  output ``pred``: ``[B, H, W, 3]``, normalised here (a zero prediction stays
+  zero: no NaN).
 
   Loss: ``1 - <n, n*>`` with ``n = pred / sqrt(|pred|^2 + 1e-6)``, summed
   over valid pixels (MTAN's ``pred / |pred|`` wherever ``|pred| >> 1e-3``; the
@@ -62,6 +69,7 @@ class Normals:
   """
 
   bin_width_degrees: float = 0.01
+  valid: str = "channel_sum"
 
   name = "normals"
   channels = 3
@@ -71,7 +79,9 @@ class Normals:
   def __post_init__(self):
     if not self.bin_width_degrees > 0:
       raise ValueError(
-          f"Normals: bin_width_degrees must be > 0, got {self.bin_width_degrees}")
+          f"bin_width_degrees: must be > 0, got {self.bin_width_degrees}")
+    if self.valid not in VALIDITY:
+      raise ValueError(f"valid: unknown value {self.valid!r}; known: {', '.join(VALIDITY)}")
 
   @property
   def num_bins(self) -> int:
@@ -81,7 +91,12 @@ class Normals:
   def _terms(self, pred: jax.Array, batch: Batch, soft: bool = False):
     """(cosine <n, n*>: [B, H, W] with 0 at invalid pixels, valid: bool [B, H, W])."""
     gt = batch[self.name].astype(jnp.float32)
-    valid = jnp.any(gt != 0, axis=-1)
+    finite = jnp.all(jnp.isfinite(gt), axis=-1)
+    gt = jnp.where(finite[..., None], gt, 0.0)
+    if self.valid == "channel_sum":
+      valid = finite & (jnp.sum(gt, axis=-1) != 0)
+    else:
+      valid = finite & jnp.any(gt != 0, axis=-1)
     if soft:
       pred = pred.astype(jnp.float32)
       unit = pred * jax.lax.rsqrt(jnp.sum(pred * pred, axis=-1, keepdims=True) + _LOSS_EPS**2)

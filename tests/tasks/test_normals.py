@@ -160,3 +160,18 @@ def test_interface():
   with pytest.raises(ValueError, match="bin_width_degrees"):
     Normals(bin_width_degrees=0.0)
 
+
+
+def test_validity_is_mtans_channel_sum_by_default():
+  """MTAN's mask: channel sum != 0, which also drops a unit normal whose components sum to 0;
+  ``valid="nonzero"`` keeps it."""
+  s = 1 / np.sqrt(2.0)
+  gt = np.array([[[[s, -s, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]]], np.float32)
+  pred = np.array([[[[s, -s, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]]], np.float32)
+  batch = {"normals": gt}
+  total, count = Normals().loss_terms(pred, batch)
+  assert int(count) == 1 and float(total) == pytest.approx(1.0)  # Only (0, 0, 1): 1 - 0.
+  total, count = Normals(valid="nonzero").loss_terms(pred, batch)
+  assert int(count) == 2 and float(total) == pytest.approx(1.0, abs=1e-6)  # + (1 - 1).
+  with pytest.raises(ValueError, match=r"valid: unknown value 'all'"):
+    Normals(valid="all")
