@@ -62,7 +62,7 @@ def test_option_of_another_component_is_named_at_start_up():
                         "--config.balancer.name=pcgrad", "--config.balancer.kwargs.c=0.4"])
   with pytest.raises(build.ConfigError,
                      match=r"^config\.balancer\.kwargs\.c: not an option of balancer 'pcgrad';"
-                           r" options: reduction, seed$"):
+                           r" options: heads, reduction, seed$"):
     build.experiment(config, with_data=False)
 
 
