@@ -133,6 +133,12 @@ def get_config() -> ml_collections.ConfigDict:
   # "attention" (config.model.wrapper="hmsa"), over these image scales.
   config.eval.scales = ()
   config.eval.fusions = ("average",)
+  # "split": every metric accumulated over the whole split (mtl_jax's); "per_batch": also the
+  # field's protocol behind the published tables, "<task>/<metric>@per_batch" and
+  # "delta_m@per_batch": depth and normal metrics of each group of per_batch_size
+  # consecutive examples (their test batch), averaged over the groups.
+  config.eval.protocol = "split"
+  config.eval.per_batch_size = 2
 
   config.parallel = ml_collections.ConfigDict()
   config.parallel.mode = "pmap"  # "pmap" or "shard_map".

@@ -34,28 +34,40 @@ from typing import Any, Mapping, Optional, Sequence
 from mtl_jax import metrics
 
 DELTA_M = "delta_m"
+PER_BATCH = "@per_batch"  # The suffix of the field's per-batch protocol (mtl_jax.evaluate).
 SUMMARY_FILE = "final.json"
+
+
+def _delta_m(values: Mapping[str, Any], baselines: Mapping[str, float],
+             higher_is_better: Mapping[str, bool]) -> Optional[float]:
+  needed = [values.get(key) for key in baselines]
+  if any(v is None or not math.isfinite(v) for v in needed):
+    return None
+  return float(metrics.delta_m(values, baselines, higher_is_better))
 
 
 def with_delta_m(results: Mapping[str, Any], baselines: Mapping[str, float],
                  higher_is_better: Mapping[str, bool]) -> dict[str, Any]:
   """``results`` plus ``delta_m`` (None if a metric it needs is missing or not finite).
 
-  Without baselines, ``results`` unchanged.
+  When the results hold the per-batch protocol's ``<task>/<metric>@per_batch``
+  keys, ``delta_m@per_batch`` is Δm of those (the other metrics, segmentation's,
+  as they are): the number to compare with a published row. Without baselines,
+  ``results`` unchanged.
 
-  >>> r = with_delta_m({"s/miou": 44.0, "d/err": 0.45}, {"s/miou": 40.0, "d/err": 0.5},
-  ...                  {"s/miou": True, "d/err": False})
-  >>> round(r["delta_m"], 6)
-  10.0
+  >>> r = with_delta_m({"s/miou": 44.0, "d/err": 0.45, "d/err@per_batch": 0.4},
+  ...                  {"s/miou": 40.0, "d/err": 0.5}, {"s/miou": True, "d/err": False})
+  >>> round(r["delta_m"], 6), round(r["delta_m@per_batch"], 6)
+  (10.0, 15.0)
   """
-  out = {k: v for k, v in results.items() if k != DELTA_M}
+  drop = (DELTA_M, DELTA_M + PER_BATCH)
+  out = {k: v for k, v in results.items() if k not in drop}
   if not baselines:
     return out
-  values = [out.get(key) for key in baselines]
-  if any(v is None or not math.isfinite(v) for v in values):
-    out[DELTA_M] = None
-  else:
-    out[DELTA_M] = float(metrics.delta_m(out, baselines, higher_is_better))
+  out[DELTA_M] = _delta_m(out, baselines, higher_is_better)
+  if any(k.endswith(PER_BATCH) for k in out):
+    per_batch = {k: out.get(k + PER_BATCH, out.get(k)) for k in baselines}
+    out[DELTA_M + PER_BATCH] = _delta_m(per_batch, baselines, higher_is_better)
   return out
 
 
@@ -122,8 +134,9 @@ class Report:
     """Writes evaluation ``results`` of ``step`` with Δm; returns them with Δm (NaN if
     a metric it needs is not finite)."""
     results = with_delta_m(results, self.baselines, self._higher_is_better)
-    if DELTA_M in results and results[DELTA_M] is None:
-      results[DELTA_M] = math.nan  # As the other metrics: NaN here, null in metrics.jsonl.
+    for key in (DELTA_M, DELTA_M + PER_BATCH):
+      if key in results and results[key] is None:
+        results[key] = math.nan  # As the other metrics: NaN here, null in metrics.jsonl.
     self._writer.evaluation(step, results)
     self.refresh()
     return results

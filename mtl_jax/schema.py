@@ -22,6 +22,7 @@ import ml_collections
 from mtl_jax import balancers
 from mtl_jax import data
 from mtl_jax import epochs
+from mtl_jax import evaluate
 from mtl_jax import models
 from mtl_jax import optim
 from mtl_jax import parallel
@@ -149,6 +150,8 @@ def _check_schedule(config: ml_collections.ConfigDict) -> None:
     if value is not None and not epochs.positive(value):
       raise ConfigError(f"config.{section}.{field}: must be a number > 0 (or None), got {value!r}")
   positive_int("config.eval.summary_window", config.eval.get("summary_window", 10))
+  check_name("config.eval.protocol", config.eval.get("protocol", "split"), evaluate.PROTOCOLS)
+  positive_int("config.eval.per_batch_size", config.eval.get("per_batch_size", 2))
   positive_int("config.checkpoint.max_to_keep", config.checkpoint.max_to_keep)
 
 
@@ -180,6 +183,14 @@ def _check_parallel(config: ml_collections.ConfigDict) -> None:
     if config.input[key] % per_step:
       raise ConfigError(f"config.input.{key}: {config.input[key]} does not split over"
                         f" {per_step} devices; use a multiple of {per_step}")
+  group = config.eval.get("per_batch_size", 2)
+  if config.eval.get("protocol") == evaluate.PER_BATCH and (
+      config.input.eval_batch_size // per_step) % group:
+    raise ConfigError(
+        f"config.eval.per_batch_size: the per-batch protocol needs each device's"
+        f" {config.input.eval_batch_size // per_step} evaluation examples"
+        f" (config.input.eval_batch_size over {per_step} devices) to split into groups of"
+        f" {group}")
 
 
 def check(config: ml_collections.ConfigDict) -> None:

@@ -157,8 +157,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       donate_argnums=(0,))
   scales, fusions = build.eval_scales_and_fusions(config)
   eval_fn = dp.compile(functools.partial(evaluate_lib.eval_step, model=model, tasks=tasks,
-                                         scales=scales, fusions=fusions))
-  accumulator_keys = evaluate_lib.eval_keys(tasks, model, fusions)
+                                         scales=scales, fusions=fusions,
+                                         per_batch_size=config.eval.get("per_batch_size", 2)))
+  accumulator_keys = evaluate_lib.eval_keys(tasks, model, fusions,
+                                            config.eval.get("protocol", "split"))
 
   def evaluation(state_r):
     batches = pipeline.eval_batches(
