@@ -4,7 +4,6 @@ import functools
 from typing import Any, NamedTuple
 
 import flax.linen as nn
-import jax
 import numpy as np
 import pytest
 
