@@ -78,6 +78,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.tasks.segmentation.sr_lambdas = (0.2, 0.8, 1.0)
   config.tasks.segmentation.sr_temperature = 1.0
   config.tasks.segmentation.sr_warmup_steps = 0
+  # "paper" (feature and pixel KL terms) or "script" (the authors' public script's SR-F:
+  # cross-entropy against the shallowest exit's argmax; SR-L: image-level BCE).
+  config.tasks.segmentation.sr_form = "paper"
   # "l1" or "attention" (SemBoost's depth-aware + joint gradient loss, with the
   # distance "smooth_l1" (smooth_l1_beta), "l1" or "l2"; reads the segmentation labels).
   config.tasks.depth = ml_collections.ConfigDict(

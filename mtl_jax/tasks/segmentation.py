@@ -31,8 +31,10 @@ class Segmentation:
   dict (see ``mtl_jax.models.SelfRegulation``) and the loss becomes the
   Self-Regulation loss with that pixel loss at every exit
   (``self_regulation_loss``): weights ``sr_lambdas`` = (λ1, λ2, λ3),
-  temperature ``sr_temperature``, and its SR-F and SR-L terms off during the
-  first ``sr_warmup_steps`` steps (read from ``batch["step"]``; on when absent).
+  temperature ``sr_temperature``, the form of its SR-F and SR-L terms
+  ``sr_form`` (``"paper"``, or ``"script"``: the authors' public script's), and
+  those terms off during the first ``sr_warmup_steps`` steps (read from
+  ``batch["step"]``; on when absent).
   Metrics, from a confusion matrix accumulated over the whole evaluation set,
   in percent (as the field's tables quote them):
 
@@ -61,6 +63,7 @@ class Segmentation:
   sr_lambdas: tuple[float, float, float] = (0.2, 0.8, 1.0)
   sr_temperature: float = 1.0
   sr_warmup_steps: int = 0
+  sr_form: str = "paper"
 
   name = "segmentation"
   higher_is_better = {"miou": True, "pixel_acc": True}
@@ -83,6 +86,9 @@ class Segmentation:
       raise ValueError(f"sr_lambdas: needs (λ1, λ2, λ3), got {self.sr_lambdas}")
     if not self.sr_temperature > 0:
       raise ValueError(f"sr_temperature: must be > 0, got {self.sr_temperature!r}")
+    if self.sr_form not in self_regulation_loss.FORMS:
+      raise ValueError(f"sr_form: unknown value {self.sr_form!r}; known:"
+                       f" {', '.join(self_regulation_loss.FORMS)}")
     if not isinstance(self.sr_warmup_steps, int) or self.sr_warmup_steps < 0:
       raise ValueError(f"sr_warmup_steps: must be an integer >= 0, got {self.sr_warmup_steps!r}")
 
@@ -114,7 +120,8 @@ class Segmentation:
       step = batch.get("step")
       gate = 1.0 if step is None else (step >= self.sr_warmup_steps).astype(jnp.float32)
       return self_regulation_loss.self_regulation_terms(
-          pred, labels, valid, self.pixel_loss, self.sr_lambdas, self.sr_temperature, gate)
+          pred, labels, valid, self.pixel_loss, self.sr_lambdas, self.sr_temperature, gate,
+          self.sr_form)
     return self.pixel_loss(pred, labels, valid).sum(), valid.sum(dtype=jnp.int32)
 
   def predict(self, pred: jax.Array) -> jax.Array:

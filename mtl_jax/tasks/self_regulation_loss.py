@@ -27,6 +27,19 @@ teacher's entropy) and is 0 when student and teacher agree. ``g(step)`` is 0
 during a warm-up of MEA only, then 1. The weights λ1 = 0.2, λ2 = 0.8, λ3 = 1
 are the paper's, attached to the terms as in the authors' public training
 script (λ1 classification, λ2 segmentation, λ3 both self-regulation terms).
+
+``form="script"`` computes the two self-regulation terms as the authors'
+public training script (dongzhang89/SR-SS, ``trainval.py``) does instead:
+
+* SR-F: the cross-entropy of every deeper exit and of the main output against
+  the shallowest exit's pixel argmax (hard pseudo-labels on every pixel), each
+  a mean over the pixels;
+* SR-L: the image-level binary cross-entropy of every exit's class
+  probabilities against the main output's (soft targets), each a mean over
+  the images and the K classes.
+
+The repository calls itself a demo implementation, so which of the two forms
+produced the paper's numbers cannot be told; the paper's is the default.
 """
 
 from typing import Callable, Mapping, Sequence
@@ -63,9 +76,12 @@ def softened_kl(teacher: jax.Array, student: jax.Array, temperature: float) -> j
   return jnp.sum(jnp.exp(log_t) * (log_t - log_s), axis=-1)
 
 
+FORMS = ("paper", "script")
+
+
 def self_regulation_terms(out: Mapping[str, jax.Array], labels: jax.Array, valid: jax.Array,
                           pixel_loss: PixelLoss, lambdas: Sequence[float] = (0.2, 0.8, 1.0),
-                          temperature: float = 1.0, gate=1.0):
+                          temperature: float = 1.0, gate=1.0, form: str = "paper"):
   """The four terms of ``L`` as ``(sums float32 [4], counts int32 [4])``.
 
   The loss is ``Σ_k sums_k / counts_k`` (for data parallelism: summed over
@@ -80,8 +96,9 @@ def self_regulation_terms(out: Mapping[str, jax.Array], labels: jax.Array, valid
     labels: int ``[B, H, W]``; valid: bool ``[B, H, W]``.
     pixel_loss: ``(logits, labels, valid) -> [B, H, W]`` per-pixel loss.
     lambdas: ``(λ1, λ2, λ3)``.
-    temperature: ``τ`` of both self-regulation terms.
+    temperature: ``τ`` of both self-regulation terms (``form="paper"``).
     gate: 0 or 1 (float scalar, may be traced): the warm-up switch of SR-F and SR-L.
+    form: ``"paper"`` or ``"script"`` (see the module doc).
 
   >>> z, f = jnp.array([[[[0.0, 0.0]] * 2]]), jnp.array([[[[1.0] * 3] * 2]])
   >>> out = {"logits": z, "exit_logits": (z,), "class_logits": jnp.array([[[0.0, 0.0]]] * 2),
@@ -99,15 +116,27 @@ def self_regulation_terms(out: Mapping[str, jax.Array], labels: jax.Array, valid
   present, has_valid = image_labels(labels, valid, num_classes)
   bce = optax.sigmoid_binary_cross_entropy(out["class_logits"].astype(jnp.float32), present)
   cls = jnp.where(has_valid[None, :, None], bce, 0.0).sum()
-  teacher = out["teacher"]
-  sr_f = sum((softened_kl(teacher, s, temperature).sum() for s in out["students"]),
-             jnp.zeros((), jnp.float32))
-  sr_l = sum((softened_kl(logits, e, temperature).sum() for e in exits),
-             jnp.zeros((), jnp.float32))
+  num_pixels = jnp.int32(logits.shape[0] * logits.shape[1] * logits.shape[2])
+  if form == "paper":
+    teacher = out["teacher"]
+    sr_f = sum((softened_kl(teacher, s, temperature).sum() for s in out["students"]),
+               jnp.zeros((), jnp.float32))
+    sr_l = sum((softened_kl(logits, e, temperature).sum() for e in exits),
+               jnp.zeros((), jnp.float32))
+    sr_counts = [jnp.int32(teacher.shape[0] * teacher.shape[1] * teacher.shape[2]), num_pixels]
+  elif form == "script":
+    pseudo = jnp.argmax(jax.lax.stop_gradient(exits[0]), axis=-1)
+    sr_f = sum((optax.softmax_cross_entropy_with_integer_labels(
+        z.astype(jnp.float32), pseudo).sum() for z in (*exits[1:], logits)),
+        jnp.zeros((), jnp.float32))
+    class_logits = out["class_logits"].astype(jnp.float32)
+    soft = jax.nn.sigmoid(jax.lax.stop_gradient(class_logits[-1]))
+    sr_l = optax.sigmoid_binary_cross_entropy(class_logits[:-1], soft[None]).sum()
+    sr_counts = [num_pixels, jnp.int32(logits.shape[0] * num_classes)]
+  else:
+    raise ValueError(f"sr_form: unknown value {form!r}; known: {', '.join(FORMS)}")
   gate = jnp.asarray(gate, jnp.float32)
   sums = jnp.stack([lam2 * seg, lam1 * cls, gate * lam3 * sr_f, gate * lam3 * sr_l])
-  counts = jnp.stack([
-      valid.sum(dtype=jnp.int32), has_valid.sum(dtype=jnp.int32) * num_classes,
-      jnp.int32(teacher.shape[0] * teacher.shape[1] * teacher.shape[2]),
-      jnp.int32(logits.shape[0] * logits.shape[1] * logits.shape[2])])
+  counts = jnp.stack([valid.sum(dtype=jnp.int32), has_valid.sum(dtype=jnp.int32) * num_classes,
+                      *sr_counts])
   return sums.astype(jnp.float32), counts

@@ -106,3 +106,34 @@ def test_teachers_get_no_gradient_from_self_regulation():
   # A student equal to its teacher has zero divergence.
   same = dict(out, students=(out["teacher"], out["teacher"]), exit_logits=(out["logits"],) * 2)
   np.testing.assert_allclose(float(jax.jit(self_regulation)(same)), 0.0, atol=1e-5)
+
+
+def np_script_terms(out):
+  """SR-F and SR-L as the authors' trainval.py computes them, written out in NumPy."""
+  exits = [np.asarray(e, np.float64) for e in out["exit_logits"]]
+  main = np.asarray(out["logits"], np.float64)
+  pseudo = exits[0].argmax(-1)  # The shallowest exit's argmax, on every pixel.
+  sr_f = 0.0
+  for z in (*exits[1:], main):
+    log_p = np_log_softmax(z)
+    sr_f += -np.take_along_axis(log_p, pseudo[..., None], -1).sum()
+  sigmoid = lambda z: 1 / (1 + np.exp(-np.asarray(z, np.float64)))
+  target = sigmoid(out["class_logits"][-1])  # The main output's class probabilities.
+  sr_l = 0.0
+  for z in out["class_logits"][:-1]:
+    p = sigmoid(z)
+    sr_l += -(target * np.log(p) + (1 - target) * np.log(1 - p)).sum()
+  return np.array([LAMBDAS[2] * sr_f, LAMBDAS[2] * sr_l]), np.array([B * H * W, B * K])
+
+
+def test_script_form_is_the_authors_trainval():
+  out, labels = make_out(4), make_labels()
+  task = Segmentation(num_classes=K, sr_lambdas=LAMBDAS, sr_form="script")
+  sums, counts = jax.jit(lambda o, y: task.loss_terms(o, {"segmentation": y}))(out, labels)
+  ref_sums, ref_counts = np_reference(out, labels)
+  script_sums, script_counts = np_script_terms(out)
+  np.testing.assert_allclose(np.asarray(sums)[:2], ref_sums[:2], rtol=2e-5)  # MEA unchanged.
+  np.testing.assert_allclose(np.asarray(sums)[2:], script_sums, rtol=2e-5)
+  np.testing.assert_array_equal(np.asarray(counts), [*ref_counts[:2], *script_counts])
+  with pytest.raises(ValueError, match=r"sr_form: unknown value 'both'"):
+    Segmentation(num_classes=K, sr_form="both")
