@@ -20,9 +20,11 @@ class DenseMTL(nn.Module):
   ``x_t <- TaskExchange(x_t, {x_s : s != t})``: for every ordered pair s→t a
   feature extractor on s, a self-attention term (conv ⊙ sigmoid(conv)) and the
   correlation-guided cross-task attention ``XTAM`` (queries from t, keys and
-  values from s, pooled by ``pool``, softmax over source positions, scaled by a
-  per-channel factor initialised to zero), concatenated, projected by a 1x1
-  conv and added to t's features. All tasks exchange their pre-exchange
+  values from s, reduced by ``pool``, softmax over source positions, scaled by
+  a per-channel factor initialised to zero), projected and fused, and added to
+  t's features; ``variant`` picks the official code's blocks (``"official"``:
+  conv-norm-ReLU projections, max-pooled sources, nearest resizing, two fusing
+  stages) or ours (``"mtl_jax"``; see ``TaskExchange``). All tasks exchange their pre-exchange
   features of the same stage. Supports any set of tasks (segmentation, depth,
   normals); with one task there is no pair and no exchange.
 
@@ -49,6 +51,7 @@ class DenseMTL(nn.Module):
     depths: the encoder's layers or blocks per stage (None: its default).
     norm: "batch" (synchronised over ``axis_name``), "group" or "none".
     axis_name: the data-parallel axis name, or None.
+    variant: ``"official"`` or ``"mtl_jax"``, the exchange's blocks.
 
   Example:
     >>> import jax, jax.numpy as jnp
@@ -81,6 +84,7 @@ class DenseMTL(nn.Module):
   axis_name: Optional[str] = None
   encoder: str = "conv"
   depths: Optional[Sequence[int]] = None
+  variant: str = "official"
 
   def setup(self):
     num_stages = len(self.widths)
@@ -106,7 +110,7 @@ class DenseMTL(nn.Module):
         exchange[f"stage{i}"] = {
             t: TaskExchange(tuple(s for s in tasks if s != t), widths[i], pool,
                             self.self_attention, self.cross_attention, self.norm,
-                            self.axis_name)
+                            self.axis_name, self.variant)
             for t in tasks}
     self.exchange = exchange
 

@@ -39,14 +39,36 @@ def test_partition_names_every_pair_module_after_its_target():
         f"xtam_{s}" for s in sources]
 
 
-def test_switches_drop_exactly_their_terms():
+@pytest.mark.parametrize("variant", ["official", "mtl_jax"])
+def test_switches_drop_exactly_their_terms(variant):
   def names(**kwargs):
-    model = models.get("densemtl", task_channels=TASKS, widths=(4, 8), **kwargs)
+    model = models.get("densemtl", task_channels=TASKS, widths=(4, 8), variant=variant,
+                       **kwargs)
     own = abstract_init(model, (16, 16))[1]["params"]["exchange_stage1_depth"]
-    return {k.rsplit("_", 1)[0] for k in own}
+    strip = lambda k: k.removesuffix("_norm").removesuffix("_segmentation").removesuffix(
+        "_normals")
+    return {strip(k) for k in own}
   assert names() == {"extract", "sa_features", "sa_gate", "xtam", "project"}
   assert names(cross_attention=False) == {"extract", "sa_features", "sa_gate", "project"}
   assert names(self_attention=False) == {"extract", "xtam", "project"}
+
+
+def test_official_exchange_has_the_authors_blocks():
+  """Extractor conv3x3 + ReLU (with a bias, no norm), SA with C/2 channels and no biases,
+  a conv1x1-norm-ReLU projection per pair and one fusing them, xTAM's conv-norm-ReLU."""
+  model = models.get("densemtl", task_channels=TASKS, widths=(4, 8))
+  variables = abstract_init(model, (16, 16))[1]
+  own = variables["params"]["exchange_stage1_depth"]
+  c = 8
+  assert own["extract_segmentation"]["kernel"].shape == (3, 3, c, c)
+  assert "bias" in own["extract_segmentation"]
+  assert own["sa_features_segmentation"]["kernel"].shape == (3, 3, c, c // 2)
+  assert set(own["sa_gate_segmentation"]) == {"kernel"}
+  assert own["project_segmentation"]["kernel"].shape == (1, 1, c // 2 + c, c)
+  assert own["project"]["kernel"].shape == (1, 1, 2 * c, c)  # Two sources for depth.
+  assert set(own["xtam_segmentation"]) == {"query", "query_norm", "key", "key_norm", "value",
+                                           "value_norm", "scale"}
+  assert "project_norm" in variables["batch_stats"]["exchange_stage1_depth"]
 
 
 @pytest.mark.parametrize("kwargs,match", [
