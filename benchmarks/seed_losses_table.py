@@ -24,14 +24,12 @@ quick check on a tiny setting:
 A row whose workdir already holds its final evaluation is read, not rerun.
 """
 
-import json
 import os
-import subprocess
-import sys
-import time
 
 from absl import app
 from absl import flags
+
+from benchmarks import table_runs
 
 _MODEL = flags.DEFINE_string("model", "mtran", "config.model.name of every row.")
 _STEPS = flags.DEFINE_integer("steps", 600, "Training steps of every row.")
@@ -59,37 +57,9 @@ FUSED = [("segmentation/miou", "mIoU"), ("depth/abs_err", "depth abs")]
 def run_row(name: str, workdir: str) -> tuple[dict, float]:
   """Final metrics of row ``name`` (training it unless done) and its wall time in seconds."""
   config, overrides = ROWS[name]
-  steps = _STEPS.value
-  overrides = overrides + [
-      f"model.name={_MODEL.value}", f"schedule.num_steps={steps}",
-      f"schedule.warmup_steps={max(1, steps // 20)}", f"eval.every_steps={steps}",
-      f"schedule.checkpoint_every={steps}", "eval.at_start=False"] + list(_SET.value)
-  metrics_file = os.path.join(workdir, "metrics.jsonl")
-  start = time.time()
-  if not _final(metrics_file, steps):
-    command = [sys.executable, "-m", "mtl_jax.main", f"--config={config}",
-               f"--workdir={workdir}"] + [f"--config.{o}" for o in overrides]
-    print(f"[{name}] {' '.join(command[1:])}", file=sys.stderr, flush=True)
-    proc = subprocess.run(command, capture_output=True, text=True, check=False)
-    if proc.returncode:
-      raise RuntimeError(f"row {name} failed:\n{proc.stderr[-4000:]}")
-  result = _final(metrics_file, steps)
-  if result is None:
-    raise RuntimeError(f"row {name}: no evaluation at step {steps} in {metrics_file}")
-  return result, time.time() - start
-
-
-def _final(metrics_file: str, steps: int):
-  if not os.path.exists(metrics_file):
-    return None
-  with open(metrics_file) as f:
-    rows = [json.loads(line) for line in f if line.strip()]
-  return next((r for r in rows if r["step"] == steps), None)
-
-
-def _cell(results: dict, key: str) -> str:
-  value = results.get(key)
-  return "–" if value is None else f"{value:.2f}" if abs(value) >= 1 else f"{value:.4f}"
+  overrides = overrides + [f"model.name={_MODEL.value}"] + table_runs.budget(_STEPS.value) + list(
+      _SET.value)
+  return table_runs.run(name, config, overrides, workdir, _STEPS.value)
 
 
 def main(argv):
@@ -107,7 +77,7 @@ def main(argv):
   print("| run | " + " | ".join(title for _, title in COLUMNS) + " | minutes |")
   print("|---" * (len(COLUMNS) + 2) + "|")
   for name in names:
-    print(f"| {name} | " + " | ".join(_cell(results[name], k) for k, _ in COLUMNS)
+    print(f"| {name} | " + " | ".join(table_runs.cell(results[name], k) for k, _ in COLUMNS)
           + f" | {seconds[name] / 60:.1f} |")
   fused_rows = [n for n in names if any(k.endswith("@average") for k in results[n])]
   if fused_rows:
@@ -117,7 +87,7 @@ def main(argv):
     print("| run | " + " | ".join(titles) + " |")
     print("|---" * (len(titles) + 1) + "|")
     for name in fused_rows:
-      cells = [_cell(results[name], key + suffix) for key, _ in FUSED
+      cells = [table_runs.cell(results[name], key + suffix) for key, _ in FUSED
                for suffix in ("", "@average", "@attention")]
       print(f"| {name} | " + " | ".join(cells) + " |")
 
