@@ -68,6 +68,67 @@ def positive_int(key: str, value) -> None:
     raise ConfigError(f"{key}: must be a positive integer, got {value!r}")
 
 
+# Fields whose values are plain numbers or switches: (key, kind, lowest value, None allowed).
+# kind "int": an integer >= lowest; "float": a finite number >= lowest; "float>": > lowest.
+RANGES = (
+    ("seed", "int", 0, False),
+    ("dataset.num_train", "int", 1, False),
+    ("dataset.num_test", "int", 1, False),
+    ("dataset.scene_seed", "int", 0, False),
+    ("input.worker_count", "int", 0, False),
+    ("input.worker_buffer_size", "int", 1, False),
+    ("optimizer.weight_decay", "float", 0.0, False),
+    ("optimizer.grad_clip_norm", "float", 0.0, False),
+    ("schedule.warmup_steps", "int", 0, False),
+    ("schedule.step_every", "int", 0, False),
+    ("schedule.step_factor", "float>", 0.0, False),
+    ("eval.max_batches", "int", 0, False),
+    ("parallel.num_devices", "int", 1, True),
+)
+SWITCHES = ("input.augment", "input.flip", "balancer.force_task_grads", "eval.at_start",
+            "parallel.distributed")
+_MISSING = object()
+
+
+def _lookup(config: ml_collections.ConfigDict, key: str):
+  node = config
+  for part in key.split("."):
+    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+      return _MISSING
+    node = node[part]
+  return node
+
+
+def check_ranges(config: ml_collections.ConfigDict) -> None:
+  """Every plain number and switch of ``RANGES`` and ``SWITCHES`` within its range.
+
+  >>> cfg = ml_collections.ConfigDict({"optimizer": {"grad_clip_norm": -1.0}})
+  >>> check_ranges(cfg)
+  Traceback (most recent call last):
+  ...
+  mtl_jax.schema.ConfigError: config.optimizer.grad_clip_norm: must be a finite number >= 0.0, got -1.0
+  """
+  for key, kind, low, none_ok in RANGES:
+    value = _lookup(config, key)
+    if value is _MISSING or (value is None and none_ok):
+      continue
+    number = not isinstance(value, bool) and isinstance(value, (int, float))
+    if kind == "int":
+      ok, want = number and isinstance(value, int) and value >= low, f"an integer >= {low}"
+    elif kind == "float":
+      ok = number and math.isfinite(value) and value >= low
+      want = f"a finite number >= {low}"
+    else:
+      ok, want = number and math.isfinite(value) and value > low, f"a finite number > {low}"
+    if not ok:
+      also = " (or None)" if none_ok else ""
+      raise ConfigError(f"config.{key}: must be {want}{also}, got {value!r}")
+  for key in SWITCHES:
+    value = _lookup(config, key)
+    if value is not _MISSING and not isinstance(value, bool):
+      raise ConfigError(f"config.{key}: must be True or False, got {value!r}")
+
+
 def _check_dataset(cfg: ml_collections.ConfigDict) -> None:
   """The dataset's name, its optional fields and image size (its splits: ``check_splits``)."""
   check_name("config.dataset.name", cfg.name, data.REGISTRY)
@@ -195,6 +256,7 @@ def _check_parallel(config: ml_collections.ConfigDict) -> None:
 
 def check(config: ml_collections.ConfigDict) -> None:
   """Raises ``ConfigError`` naming the first invalid key of ``config`` (see the module doc)."""
+  check_ranges(config)
   _check_dataset(config.dataset)
   _check_tasks(config)
   _check_model(config)

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import ml_collections
 import pytest
 
 from configs import tiny
@@ -30,10 +31,28 @@ def config():
     ("input.scales", (1.0, 0.8), r"config\.input\.scales: .* each >= 1 .*got \(1\.0, 0\.8\)"),
     ("input.read_threads", -1, r"config\.input\.read_threads: must be an integer >= 0"),
     ("input.read_buffer_size", 0, r"config\.input\.read_buffer_size: must be a positive"),
+    # Values that used to be accepted and ruin a run quietly, or fail deep inside it.
+    ("optimizer.grad_clip_norm", -1.0, r"config\.optimizer\.grad_clip_norm: must be a finite"
+     r" number >= 0\.0, got -1\.0"),
+    ("eval.max_batches", -1, r"config\.eval\.max_batches: must be an integer >= 0, got -1"),
+    ("schedule.warmup_steps", -5, r"config\.schedule\.warmup_steps: must be an integer >= 0"),
+    ("optimizer.weight_decay", -1.0, r"config\.optimizer\.weight_decay: must be a finite"),
+    ("schedule.step_factor", -1.0, r"config\.schedule\.step_factor: must be a finite number"
+     r" > 0\.0"),
+    ("parallel.num_devices", 0, r"config\.parallel\.num_devices: must be an integer >= 1 \(or"
+     r" None\), got 0"),
+    ("dataset.num_train", 0, r"config\.dataset\.num_train: must be an integer >= 1, got 0"),
+    ("dataset.num_test", 0, r"config\.dataset\.num_test: must be an integer >= 1, got 0"),
+    ("input.worker_count", -1, r"config\.input\.worker_count: must be an integer >= 0"),
+    ("input.worker_buffer_size", 0, r"config\.input\.worker_buffer_size: must be an integer"),
+    ("seed", -3, r"config\.seed: must be an integer >= 0, got -3"),
 ])
 def test_bad_value_names_its_key(config, key, value, message):
-  section, field = key.split(".")
-  config[section][field] = value
+  *path, field = key.split(".")
+  section = config
+  for part in path:
+    section = section[part]
+  section[field] = value
   with pytest.raises(schema.ConfigError, match=message):
     build.experiment(config, with_data=False)
 
@@ -198,3 +217,10 @@ def test_a_registered_module_that_is_no_network_is_named(config, monkeypatch):
                      match=r"config\.model\.name: NotANetwork is not an mtl_jax network: it lacks"
                            r" encode, decode"):
     build.experiment(config, with_data=False)
+
+
+def test_a_switch_that_is_not_a_bool_is_named():
+  loose = ml_collections.ConfigDict({"input": {"augment": "yes"}})  # As from a JSON file.
+  with pytest.raises(schema.ConfigError,
+                     match=r"^config\.input\.augment: must be True or False, got 'yes'$"):
+    schema.check_ranges(loose)
