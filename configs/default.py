@@ -104,6 +104,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.optimizer.learning_rate = 1e-3
   config.optimizer.weight_decay = 0.0
   config.optimizer.grad_clip_norm = 0.0  # 0: no clipping.
+  # Skip a step whose losses, gradients or new state are not finite (the whole state stays
+  # as it was) instead of stopping the run; it stops after 10 skipped steps in a row.
+  config.optimizer.skip_nonfinite = False
 
   config.schedule = ml_collections.ConfigDict()
   config.schedule.num_steps = 2000

@@ -8,9 +8,14 @@ and every option of the chosen network, wrapper, balancer or task set,
 ``--config.balancer.kwargs.c=0.4`` (``mtl_jax.cli``). Errors end the run with one
 line and no traceback: a misspelled key, a value that does not parse or an
 invalid config value names the key (exit status 2); a missing or wrong data
-file or directory names it (exit status 1). The console shows the progress bar,
-the evaluations and warnings; pass ``--verbosity=0`` for the libraries' INFO
-logs too (orbax, tfds, grain).
+file or directory names it (exit status 1). SIGTERM or Ctrl-C finishes the step,
+checkpoints and stops with one line and the signal's conventional status (143
+for SIGTERM, 130 for Ctrl-C); rerunning a finished run says it is complete. A
+workdir another run holds (``<workdir>/run.lock``) ends the run in one line naming
+that run, and a diverging run stops with one line naming the step and the
+checkpoint to resume from (exit status 1 for both). The console shows the
+progress bar, the evaluations and warnings; pass ``--verbosity=0`` for the
+libraries' INFO logs too (orbax, tfds, grain).
 """
 
 import sys
@@ -22,8 +27,10 @@ from absl import logging
 from mtl_jax import cli
 from mtl_jax import data
 from mtl_jax import parallel
+from mtl_jax import preemption
 from mtl_jax import schema
 from mtl_jax import train
+from mtl_jax import workdir_lock
 
 _CONFIG, _WORKDIR = cli.define()
 
@@ -45,6 +52,11 @@ def main(argv):
     sys.exit(cli.USAGE_ERROR)
   except data.DataError as e:
     sys.exit(f"Dataset {config.dataset.name!r} of config {config_file}: {e}")
+  except (workdir_lock.WorkdirBusy, FloatingPointError) as e:
+    sys.exit(str(e))
+  except preemption.Stopped as e:
+    sys.stderr.write(f"{e}\n")
+    sys.exit(e.exit_status)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ RANGES = (
     ("parallel.num_devices", "int", 1, True),
 )
 SWITCHES = ("input.augment", "input.flip", "balancer.force_task_grads", "eval.at_start",
-            "parallel.distributed")
+            "parallel.distributed", "optimizer.skip_nonfinite")
 _MISSING = object()
 
 

@@ -10,10 +10,12 @@ records the run (``run_record``), resumes from the newest checkpoint,
 evaluates (``evaluate``) and writes the metrics (``summary``, ``protocol``).
 """
 
+import contextlib
 import functools
 from typing import Any, Optional, Sequence
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
@@ -32,13 +34,18 @@ from mtl_jax import run_record
 from mtl_jax import summary
 from mtl_jax import task_grads
 from mtl_jax import train_state as train_state_lib
+from mtl_jax import workdir_lock
 from mtl_jax.data import pipeline
 from mtl_jax.train_state import TrainState
+
+# With config.optimizer.skip_nonfinite, the run stops after this many skipped steps in a row.
+MAX_SKIPS_IN_A_ROW = 10
 
 
 def train_step(state: TrainState, batch, *, model, tasks: Sequence[Any], balancer,
                tx: optax.GradientTransformation, level: str = "params",
-               force_task_grads: bool = False, axis_name: str = parallel.AXIS):
+               force_task_grads: bool = False, skip_nonfinite: bool = False,
+               axis_name: str = parallel.AXIS):
   """One update on the global batch (per-device code; collectives over ``axis_name``).
 
   Args:
@@ -51,6 +58,10 @@ def train_step(state: TrainState, batch, *, model, tasks: Sequence[Any], balance
     tx: the optax optimizer.
     level: "params" or "features" (where per-task gradients are taken).
     force_task_grads: route a loss-level balancer through per-task gradients.
+    skip_nonfinite: a step whose losses, gradients or new state hold a NaN or
+      an inf keeps the whole state as it was (parameters, batch statistics,
+      optimizer and balancer state; the step still advances) and reports
+      ``metrics["skipped"] = 1``.
     axis_name: the data-parallel axis.
 
   Returns:
@@ -70,7 +81,27 @@ def train_step(state: TrainState, batch, *, model, tasks: Sequence[Any], balance
   for i, task in enumerate(tasks):
     metrics[f"loss/{task.name}"] = out.losses[i]
     metrics[f"weight/{task.name}"] = out.balancer_state.weights[i]
+  if skip_nonfinite:
+    new_state, metrics["skipped"] = _keep_if_finite(new_state, state, (out.losses, out.grads),
+                                                    axis_name)
   return new_state, metrics
+
+
+def _all_finite(tree) -> jax.Array:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in map(jnp.asarray, jax.tree_util.tree_leaves(tree))
+            if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def _keep_if_finite(new_state: TrainState, state: TrainState, step_values, axis_name: str):
+  """``new_state`` if it and ``step_values`` are finite on every device, else ``state``
+  with its step advanced; and 1.0 for a skipped step (0.0 otherwise)."""
+  finite = _all_finite((step_values, new_state.params, new_state.batch_stats,
+                        new_state.opt_state, new_state.balancer_state))
+  # Devices agree: a NaN in one device's batch statistics skips the step everywhere.
+  finite = jax.lax.pmin(parallel.varying(finite.astype(jnp.int32), axis_name), axis_name) > 0
+  kept = jax.tree_util.tree_map(lambda new, old: jnp.where(finite, new, old), new_state, state)
+  return kept.replace(step=new_state.step), 1.0 - finite.astype(jnp.float32)
 
 
 def _state_target(exp: build.Experiment) -> TrainState:
@@ -100,13 +131,27 @@ def restore(workdir: str, step: Optional[int] = None):
   return exp.tasks, exp.model, state
 
 
-def _check_finite(step: int, values: dict[str, float]) -> None:
+def _resume_hint(checkpointer, workdir: str) -> str:
+  latest = checkpointer.latest_step()
+  if latest is None:
+    return "no checkpoint was written before it"
+  return (f"rerunning resumes from the checkpoint of step {latest} in {workdir}/checkpoints;"
+          " to change the learning rate for it, add --config.optimizer.learning_rate=..."
+          " --config.checkpoint.allow_changes=optimizer.learning_rate")
+
+
+def _check_finite(step: int, values: dict[str, float], state_fn, checkpointer,
+                  workdir: str) -> None:
+  """Stops at non-finite step metrics, naming the step, the tasks, the first non-finite
+  leaf of the state (``state_fn()``, read only then) and the checkpoint to resume from."""
   bad = {k: v for k, v in values.items() if not np.isfinite(v)}
   if bad:
+    leaves = train_state_lib.nonfinite_leaves(state_fn())
+    where = f"; first non-finite state leaf: {leaves[0]}" if leaves else ""
     raise FloatingPointError(
-        f"non-finite training values at step {step}: {bad}. Lower"
-        " config.optimizer.learning_rate or set config.optimizer.grad_clip_norm;"
-        " the last good checkpoint is kept in the workdir.")
+        f"non-finite training values at step {step}: {bad}{where}. Lower"
+        " config.optimizer.learning_rate, set config.optimizer.grad_clip_norm or"
+        f" config.optimizer.skip_nonfinite; {_resume_hint(checkpointer, workdir)}.")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
@@ -117,33 +162,62 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   already finished, those of its last evaluation. ``workdir/final.json`` holds
   the last evaluation and the mean of the last ``config.eval.summary_window``
   (see ``mtl_jax.protocol``); ``workdir/config.json`` the resolved config
-  (``run_record``).
+  (``run_record``). One run at a time holds the workdir (``workdir_lock``).
+
+  Raises:
+    schema.ConfigError: an invalid config, or one that differs from the run
+      recorded in ``workdir``.
+    data.DataError: a missing or wrong data file.
+    workdir_lock.WorkdirBusy: another run holds ``workdir``.
+    FloatingPointError: non-finite losses or state (no checkpoint is written
+      from a non-finite state).
+    preemption.Stopped: SIGTERM or Ctrl-C, after checkpointing.
   """
   exp = build.experiment(config)
-  config, tasks, model = exp.config, exp.tasks, exp.model
+  lock = workdir_lock.hold(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
+  with lock:
+    return _run(exp, workdir)
+
+
+def _run(exp: build.Experiment, workdir: str) -> dict[str, float]:
+  """``train_and_evaluate`` once the experiment is built and the workdir held."""
+  config = exp.config
   logging.info("Schedule: %s", epochs.describe(config, len(exp.source.train)))
+  checkpointer = checkpoint_lib.Checkpointer(f"{workdir}/checkpoints",
+                                             config.checkpoint.max_to_keep)
+  writer = report = None
+  try:
+    latest = checkpointer.latest_step()
+    run_record.record(workdir, config, resuming=latest is not None)
+    writer = summary.MetricWriter(workdir)
+    report = protocol.Report(writer, exp.baselines, exp.higher_is_better,
+                             config.eval.summary_window,
+                             baselines_lib.describe(config.eval.single_task_baselines))
+    if latest is not None and latest >= config.schedule.num_steps:
+      writer.truncate_after(latest)
+      report.refresh()
+      logging.warning("%s: the run is complete (step %d of %d); its results are in %s",
+                      workdir, latest, config.schedule.num_steps, report.path)
+      return writer.last_evaluation()
+    return _train(exp, workdir, checkpointer, writer, report)
+  finally:
+    checkpointer.close()
+    if writer is not None:
+      writer.close()
+
+
+def _train(exp: build.Experiment, workdir: str, checkpointer, writer, report):
+  """The loop: restore, then train, evaluate and checkpoint to ``schedule.num_steps``."""
+  config, tasks, model = exp.config, exp.tasks, exp.model
   dp = parallel.DataParallel(config.parallel.mode, config.parallel.num_devices)
   keys = exp.input_keys
   train_iter = pipeline.train_iterator(
       exp.source.train, config.input, keys=keys, seed=config.seed,
       batch_size=config.input.batch_size // jax.process_count(),
       shard_index=jax.process_index(), shard_count=jax.process_count())
-
-  checkpointer = checkpoint_lib.Checkpointer(f"{workdir}/checkpoints",
-                                             config.checkpoint.max_to_keep)
-  resuming = checkpointer.latest_step() is not None
-  try:
-    run_record.record(workdir, config, resuming)
-  except Exception:
-    checkpointer.close()
-    raise
   state = train_state_lib.create(jax.random.PRNGKey(config.seed), model, tasks, exp.balancer,
                                  exp.tx, exp.info.image_shape)
-  writer = summary.MetricWriter(workdir)
-  report = protocol.Report(writer, exp.baselines, exp.higher_is_better,
-                           config.eval.summary_window,
-                           baselines_lib.describe(config.eval.single_task_baselines))
-  if resuming:
+  if checkpointer.latest_step() is not None:
     state, data_state = checkpointer.restore(state)
     train_iter.set_state(data_state["iterator"].encode())
     logging.warning("Resuming from step %d in %s", int(state.step), workdir)
@@ -153,8 +227,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   step_fn = dp.compile(functools.partial(
       train_step, model=model, tasks=tasks, balancer=exp.balancer, tx=exp.tx,
-      level=config.balancer.level, force_task_grads=config.balancer.force_task_grads),
-      donate_argnums=(0,))
+      level=config.balancer.level, force_task_grads=config.balancer.force_task_grads,
+      skip_nonfinite=config.optimizer.skip_nonfinite), donate_argnums=(0,))
   scales, fusions = build.eval_scales_and_fusions(config)
   eval_fn = dp.compile(functools.partial(evaluate_lib.eval_step, model=model, tasks=tasks,
                                          scales=scales, fusions=fusions,
@@ -171,13 +245,40 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     return evaluate_lib.evaluate(eval_fn, state_r, batches, dp, tasks, accumulator_keys)
 
   def save(step):
-    checkpointer.save(step, dp.unreplicate(state_r),
-                      {"iterator": train_iter.get_state().decode()})
+    host_state = dp.unreplicate(state_r)
+    bad = train_state_lib.nonfinite_leaves(host_state)
+    if bad:
+      raise FloatingPointError(
+          f"non-finite training state at step {step} (first: {bad[0]}; {len(bad)} leaves):"
+          f" not checkpointed; {_resume_hint(checkpointer, workdir)}.")
+    checkpointer.save(step, host_state, {"iterator": train_iter.get_state().decode()})
 
   num_steps = config.schedule.num_steps
   state_r = dp.replicate(state)
   results = writer.last_evaluation()
   pending = []  # Per-step metrics still on device, read every log_every steps.
+
+  skips_in_a_row = 0
+
+  def check_step(step, values):  # Reads the state (from the device) only at a bad step.
+    nonlocal skips_in_a_row
+    if values.get("skipped"):
+      skips_in_a_row += 1
+      if skips_in_a_row <= MAX_SKIPS_IN_A_ROW:
+        bad = sorted(k for k, v in values.items() if not np.isfinite(v))
+        logging.warning("step %d: non-finite %s; the update is skipped (%d in a row)", step,
+                        ", ".join(bad) or "gradients or state", skips_in_a_row)
+        return
+      raise FloatingPointError(
+          f"{skips_in_a_row} steps in a row up to step {step} had non-finite losses or"
+          " gradients and were skipped (config.optimizer.skip_nonfinite); lower"
+          " config.optimizer.learning_rate or set config.optimizer.grad_clip_norm;"
+          f" {_resume_hint(checkpointer, workdir)}.")
+    skips_in_a_row = 0
+    if not all(np.isfinite(v) for v in values.values()):
+      _check_finite(step, values, lambda: dp.unreplicate(state_r), checkpointer, workdir)
+
+  flush = lambda: _flush(pending, dp, writer, progress, check_step)
   progress = progress_lib.Progress(start, num_steps, config.input.batch_size)
   try:
     if start == 0 and config.eval.at_start:
@@ -189,31 +290,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         pending.append((step, step_metrics))
         is_last = step == num_steps
         if step % config.schedule.log_every == 0 or is_last or stop.requested:
-          _flush(pending, dp, writer, progress)
+          flush()
         if step % config.schedule.checkpoint_every == 0 or is_last or stop.requested:
-          _flush(pending, dp, writer, progress)
+          flush()
           save(step)
         if step % config.eval.every_steps == 0 or is_last:
           results = report.record(step, evaluation(state_r))
           progress.write(f"step {step}: " + ", ".join(
               f"{k} {v:.4g}" for k, v in results.items()))
         if stop.requested:
-          raise KeyboardInterrupt(f"stopped by signal at step {step}; checkpoint saved")
+          raise preemption.Stopped(stop.signum, step, workdir)
   finally:
     progress.close()
-    checkpointer.close()
-    writer.close()
   return results
 
 
-def _flush(pending, dp, writer, progress) -> None:
-  """Reads pending step metrics (the host sync), checks them, logs them."""
+def _flush(pending, dp, writer, progress, check) -> None:
+  """Reads pending step metrics (the host sync), checks each step's
+  (``check(step, values)`` raises at a bad one), logs the last."""
   if not pending:
     return
   host = jax.device_get([(step, dp.unreplicate(m)) for step, m in pending])
   pending.clear()
   for step, values in host:
     values = {k: float(v) for k, v in values.items()}
-    _check_finite(step, values)
+    check(step, values)
   writer.scalars(step, values)
   progress.update(step, values)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 
 import jax
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from mtl_jax import checkpoint
+from mtl_jax import preemption
 from mtl_jax import train
 from mtl_jax.data import pipeline
 
@@ -91,8 +93,13 @@ def test_interrupted_then_resumed_run_is_bit_identical(tiny_config, tmp_path, mo
   original = pipeline.train_iterator
   monkeypatch.setattr(pipeline, "train_iterator",
                       lambda *a, **k: _Interrupt(original(*a, **k), at=4, how=how))
-  with pytest.raises(error):
+  with pytest.raises(error) as raised:
     train.train_and_evaluate(tiny_config, resumed_dir)
+  if how == "sigterm":  # main.py exits with 128 + 15, the shells' convention.
+    assert isinstance(raised.value, preemption.Stopped), raised.value
+    assert (raised.value.step, raised.value.exit_status) == (4, 143)
+    assert "stopped by SIGTERM at step 4; checkpoint saved" in str(raised.value)
+  assert not os.path.exists(os.path.join(resumed_dir, "run.lock"))  # Released however it ends.
   monkeypatch.setattr(pipeline, "train_iterator", original)
   # A crash at batch 4 leaves the step-2 checkpoint; SIGTERM saves step 4 first.
   assert final_state(resumed_dir)[0] == (2 if how == "crash" else 4)
@@ -110,15 +117,113 @@ def test_interrupted_then_resumed_run_is_bit_identical(tiny_config, tmp_path, mo
   jax.tree_util.tree_map(np.testing.assert_array_equal, resumed_tree, full_tree)
 
 
-def test_rerun_of_a_finished_run_changes_nothing(tiny_config, tmp_path):
+def test_rerun_of_a_finished_run_changes_nothing(tiny_config, tmp_path, monkeypatch):
   first = train.train_and_evaluate(tiny_config, str(tmp_path))
   rows = read_jsonl(tmp_path / "metrics.jsonl")
+  warnings = []
+  monkeypatch.setattr(train.logging, "warning", lambda msg, *a: warnings.append(msg % a))
+  monkeypatch.setattr(train.train_state_lib, "create", None)  # Nothing is built or compiled.
   assert train.train_and_evaluate(tiny_config, str(tmp_path)) == first
+  assert [w for w in warnings if "complete" in w] == [f"{tmp_path}: the run is complete (step 6 of 6); its results are in"
+                      f" {tmp_path}/final.json"]
   assert read_jsonl(tmp_path / "metrics.jsonl") == rows and rows[-1]["step"] == 6
 
 
 def test_non_finite_loss_stops_with_a_clear_error(tiny_config, tmp_path):
   tiny_config.optimizer.learning_rate = 1e12
   tiny_config.schedule.num_steps = 8
-  with pytest.raises(FloatingPointError, match=r"non-finite training values at step \d+"):
+  with pytest.raises(FloatingPointError, match=r"non-finite training (values|state) at step \d+"):
+    train.train_and_evaluate(tiny_config, str(tmp_path))
+
+
+def test_a_non_finite_stop_leaves_a_good_checkpoint_and_a_rerun_finishes(tiny_config, tmp_path):
+  """A divergence after step 2 writes no checkpoint from a non-finite state; the message names
+  the checkpoint to resume from, and a rerun with a sane learning rate finishes."""
+  workdir = str(tmp_path)
+  tiny_config.schedule.num_steps, tiny_config.schedule.checkpoint_every = 2, 2
+  train.train_and_evaluate(tiny_config, workdir)
+  diverging = tiny_config.copy_and_resolve_references()
+  diverging.schedule.num_steps = 6
+  diverging.optimizer.learning_rate = 1e12
+  diverging.checkpoint.allow_changes = "optimizer.learning_rate"
+  with pytest.raises(FloatingPointError) as raised:
+    train.train_and_evaluate(diverging, workdir)
+  message = str(raised.value)
+  assert re.search(r"non-finite training (values|state) at step [34]", message), message
+  assert f"resumes from the checkpoint of step 2 in {workdir}/checkpoints" in message
+  assert "--config.checkpoint.allow_changes=optimizer.learning_rate" in message
+  step, tree = final_state(workdir)
+  assert step == 2 and all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)
+                           if np.issubdtype(np.asarray(x).dtype, np.floating))
+  sane = diverging.copy_and_resolve_references()
+  sane.optimizer.learning_rate = 1e-3
+  results = train.train_and_evaluate(sane, workdir)
+  assert final_state(workdir)[0] == 6 and np.isfinite(results["segmentation/miou"])
+
+
+class _Corrupt:
+  """Wraps the training iterator; the batches numbered in ``at`` get an example whose depths
+  (3e38 everywhere, finite and valid) make the depth loss overflow to inf."""
+
+  def __init__(self, iterator, at):
+    self.iterator, self.at, self.count = iterator, set(at), 0
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    batch = next(self.iterator)
+    self.count += 1
+    if self.count in self.at:
+      batch = dict(batch, depth=np.array(batch["depth"]))
+      batch["depth"][0] = 3e38
+    return batch
+
+  def get_state(self):
+    return self.iterator.get_state()
+
+  def set_state(self, state):
+    self.iterator.set_state(state)
+
+
+@pytest.mark.parametrize("mode", ["pmap", "shard_map"])
+def test_skip_nonfinite_keeps_the_whole_state_at_a_bad_step(tiny_config, tmp_path, monkeypatch,
+                                                             mode):
+  workdir = str(tmp_path)
+  tiny_config.parallel.mode = mode
+  tiny_config.optimizer.skip_nonfinite = True
+  tiny_config.schedule.num_steps, tiny_config.schedule.checkpoint_every = 4, 1
+  tiny_config.checkpoint.max_to_keep = 5
+  original = pipeline.train_iterator
+  monkeypatch.setattr(pipeline, "train_iterator", lambda *a, **k: _Corrupt(original(*a, **k), {3}))
+  results = train.train_and_evaluate(tiny_config, workdir)
+  assert np.isfinite(results["depth/abs_err"])
+  states = {step: train.restore(workdir, step)[2] for step in (2, 3, 4)}
+  for step, state in states.items():
+    assert int(state.step) == step
+  same = lambda a, b: jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+  for field in ("params", "batch_stats", "opt_state", "balancer_state"):
+    same(getattr(states[3], field), getattr(states[2], field))  # Step 3 was skipped...
+  with pytest.raises(AssertionError):
+    same(states[4].params, states[3].params)  # ...step 4 was not.
+
+
+def test_skip_nonfinite_stops_after_too_many_bad_steps_in_a_row(tiny_config, tmp_path,
+                                                                monkeypatch):
+  tiny_config.optimizer.skip_nonfinite = True
+  tiny_config.schedule.num_steps = train.MAX_SKIPS_IN_A_ROW + 4
+  bad = range(2, train.MAX_SKIPS_IN_A_ROW + 3)  # One more than allowed, from step 2.
+  original = pipeline.train_iterator
+  monkeypatch.setattr(pipeline, "train_iterator", lambda *a, **k: _Corrupt(original(*a, **k), bad))
+  with pytest.raises(FloatingPointError,
+                     match=rf"{train.MAX_SKIPS_IN_A_ROW + 1} steps in a row up to step"
+                     rf" {bad[-1]} had non-finite"):
+    train.train_and_evaluate(tiny_config, str(tmp_path))
+
+
+def test_without_skip_nonfinite_a_bad_batch_stops_the_run_at_its_step(tiny_config, tmp_path,
+                                                                      monkeypatch):
+  original = pipeline.train_iterator
+  monkeypatch.setattr(pipeline, "train_iterator", lambda *a, **k: _Corrupt(original(*a, **k), {3}))
+  with pytest.raises(FloatingPointError, match=r"at step 3: \{'loss/depth': inf"):
     train.train_and_evaluate(tiny_config, str(tmp_path))

@@ -1,7 +1,6 @@
 """CBAM against a NumPy transcription of its equations; the residual attention module's switches."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -1,6 +1,5 @@
 """Semi-dense up-skip connections against a hand computation."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from tests.models import numpy_resize
