@@ -12,8 +12,9 @@ file or directory names it (exit status 1). SIGTERM or Ctrl-C finishes the step,
 checkpoints and stops with one line and the signal's conventional status (143
 for SIGTERM, 130 for Ctrl-C); rerunning a finished run says it is complete. A
 workdir another run holds (``<workdir>/run.lock``) ends the run in one line naming
-that run, and a diverging run stops with one line naming the step and the
-checkpoint to resume from (exit status 1 for both). The console shows the
+that run; a diverging run, a full disk and a workdir whose checkpoints all fail
+to restore each stop with one line naming the step or file and the checkpoint
+to resume from (exit status 1). The console shows the
 progress bar, the evaluations and warnings; pass ``--verbosity=0`` for the
 libraries' INFO logs too (orbax, tfds, grain).
 """
@@ -24,6 +25,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from mtl_jax import checkpoint
 from mtl_jax import cli
 from mtl_jax import data
 from mtl_jax import parallel
@@ -41,6 +43,7 @@ def main(argv):
     sys.exit(cli.USAGE_ERROR)
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # absl's app default is INFO.
+    checkpoint.quiet_orbax_errors()  # Their failures are reported in one line below.
   config = _CONFIG.value
   if config.parallel.distributed:
     parallel.initialize_distributed()
@@ -52,7 +55,8 @@ def main(argv):
     sys.exit(cli.USAGE_ERROR)
   except data.DataError as e:
     sys.exit(f"Dataset {config.dataset.name!r} of config {config_file}: {e}")
-  except (workdir_lock.WorkdirBusy, FloatingPointError) as e:
+  except (workdir_lock.WorkdirBusy, checkpoint.CheckpointError, train.OutOfSpace,
+          FloatingPointError) as e:
     sys.exit(str(e))
   except preemption.Stopped as e:
     sys.stderr.write(f"{e}\n")

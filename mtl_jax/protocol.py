@@ -143,10 +143,7 @@ class Report:
 
   def refresh(self) -> Optional[dict[str, Any]]:
     """Rewrites ``final.json`` from ``metrics.jsonl`` (removes it if it has nothing to say)."""
-    rows = []
-    if os.path.exists(self._writer.jsonl_path):
-      with open(self._writer.jsonl_path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+    rows = self._writer.rows()
     summary = summarize(rows, self._window, self.baselines, self._higher_is_better)
     if summary is None:
       if os.path.exists(self.path):
@@ -154,7 +151,13 @@ class Report:
       return None
     summary["baselines_from"] = self._baselines_from
     tmp = self.path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(summary, f, indent=1, allow_nan=False)
-    os.replace(tmp, self.path)
+    try:
+      with open(tmp, "w") as f:
+        json.dump(summary, f, indent=1, allow_nan=False)
+      os.replace(tmp, self.path)
+    except OSError as e:
+      raise OSError(e.errno, e.strerror, self.path) from e  # Named, even when closing failed.
+    finally:
+      if os.path.exists(tmp):  # Not replaced: the write failed (a full disk, say).
+        os.remove(tmp)
     return summary

@@ -109,6 +109,12 @@ def record(workdir: str, config: ml_collections.ConfigDict, resuming: bool) -> N
           f" --config.checkpoint.allow_changes={','.join(keys)}")
   os.makedirs(workdir, exist_ok=True)
   tmp = path(workdir) + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(to_json(config) + "\n")
-  os.replace(tmp, path(workdir))
+  try:
+    with open(tmp, "w") as f:
+      f.write(to_json(config) + "\n")
+    os.replace(tmp, path(workdir))
+  except OSError as e:
+    raise OSError(e.errno, e.strerror, path(workdir)) from e  # Named (a full disk, say).
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)

@@ -11,6 +11,7 @@ from typing import Mapping
 
 import numpy as np
 import tensorboardX
+from absl import logging
 
 
 class MetricWriter:
@@ -21,21 +22,42 @@ class MetricWriter:
     self.jsonl_path = os.path.join(workdir, "metrics.jsonl")
     self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"))
 
+  def rows(self) -> list[dict]:
+    """The evaluations in ``metrics.jsonl``, oldest first. A line that does not parse (half
+    written when a run was killed or its disk filled) is skipped with a warning."""
+    if not os.path.exists(self.jsonl_path):
+      return []
+    rows = []
+    with open(self.jsonl_path) as f:
+      for number, line in enumerate(f, 1):
+        if not line.strip():
+          continue
+        try:
+          rows.append(json.loads(line))
+        except ValueError:
+          logging.warning("%s:%d: not a JSON line (half written?); skipped", self.jsonl_path,
+                          number)
+    return rows
+
   def truncate_after(self, step: int) -> None:
-    """Drops evaluations after ``step`` (a resumed run redoes them)."""
+    """Drops evaluations after ``step`` (a resumed run redoes them); atomically."""
     if not os.path.exists(self.jsonl_path):
       return
-    with open(self.jsonl_path) as f:
-      rows = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
-    with open(self.jsonl_path, "w") as f:
-      f.writelines(rows)
+    rows = [row for row in self.rows() if row["step"] <= step]
+    tmp = self.jsonl_path + ".tmp"
+    try:
+      with open(tmp, "w") as f:
+        f.writelines(json.dumps(row) + "\n" for row in rows)
+      os.replace(tmp, self.jsonl_path)
+    except OSError as e:
+      raise OSError(e.errno, e.strerror, self.jsonl_path) from e
+    finally:
+      if os.path.exists(tmp):
+        os.remove(tmp)
 
   def last_evaluation(self) -> dict[str, float]:
     """The newest evaluation in ``metrics.jsonl`` without its step ({} if none)."""
-    if not os.path.exists(self.jsonl_path):
-      return {}
-    with open(self.jsonl_path) as f:
-      rows = [json.loads(line) for line in f if line.strip()]
+    rows = self.rows()
     return {k: v for k, v in rows[-1].items() if k != "step"} if rows else {}
 
   def scalars(self, step: int, values: Mapping[str, float]) -> None:
@@ -45,8 +67,13 @@ class MetricWriter:
   def evaluation(self, step: int, results: Mapping[str, float]) -> None:
     """Appends one evaluation to ``metrics.jsonl`` and to TensorBoard under ``eval/``."""
     row = {"step": int(step), **{k: _jsonable(v) for k, v in results.items()}}
-    with open(self.jsonl_path, "a") as f:
-      f.write(json.dumps(row) + "\n")
+    size = os.path.getsize(self.jsonl_path) if os.path.exists(self.jsonl_path) else 0
+    try:
+      with open(self.jsonl_path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    except OSError as e:
+      os.truncate(self.jsonl_path, size)  # No half-written line (a full disk, say).
+      raise OSError(e.errno, e.strerror, self.jsonl_path) from e
     self.scalars(step, {f"eval/{k}": v for k, v in results.items()})
 
   def flush(self) -> None:

@@ -11,7 +11,10 @@ evaluates (``evaluate``) and writes the metrics (``summary``, ``protocol``).
 """
 
 import contextlib
+import errno
 import functools
+import os
+import shutil
 from typing import Any, Optional, Sequence
 
 import jax
@@ -131,13 +134,39 @@ def restore(workdir: str, step: Optional[int] = None):
   return exp.tasks, exp.model, state
 
 
-def _resume_hint(checkpointer, workdir: str) -> str:
+class OutOfSpace(RuntimeError):
+  """The workdir's disk (or quota) is full; the message names the file, the free space and
+  the checkpoint a rerun resumes from."""
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _out_of_space(e: OSError, checkpointer, workdir: str) -> Exception:
+  try:
+    checkpointer.wait()  # Seals the save in flight, so the hint can say it is verified.
+  except checkpoint_lib.CheckpointError as failed:
+    return failed  # That save did not fit either: its message says which is intact.
+  try:
+    free = f"{shutil.disk_usage(workdir).free / 2**20:.1f} MiB free"
+  except OSError:
+    free = "free space unknown"
+  return OutOfSpace(f"could not write {e.filename or workdir}: {e.strerror} ({free});"
+                    f" {_resume_hint(checkpointer, workdir, change_lr=False)}")
+
+
+def _resume_hint(checkpointer, workdir: str, change_lr: bool = True) -> str:
   latest = checkpointer.latest_step()
   if latest is None:
     return "no checkpoint was written before it"
-  return (f"rerunning resumes from the checkpoint of step {latest} in {workdir}/checkpoints;"
-          " to change the learning rate for it, add --config.optimizer.learning_rate=..."
-          " --config.checkpoint.allow_changes=optimizer.learning_rate")
+  step_dir = checkpointer.step_dir(latest)
+  verified = (" (verified)" if os.path.exists(os.path.join(step_dir, checkpoint_lib.SEAL))
+              and checkpoint_lib.verify(step_dir) is None else "")
+  hint = f"rerunning resumes from the checkpoint of step {latest}{verified} in {workdir}/checkpoints"
+  if change_lr:
+    hint += ("; to change the learning rate for it, add --config.optimizer.learning_rate=..."
+             " --config.checkpoint.allow_changes=optimizer.learning_rate")
+  return hint
 
 
 def _check_finite(step: int, values: dict[str, float], state_fn, checkpointer,
@@ -171,6 +200,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     workdir_lock.WorkdirBusy: another run holds ``workdir``.
     FloatingPointError: non-finite losses or state (no checkpoint is written
       from a non-finite state).
+    checkpoint_lib.CheckpointError: no checkpoint restores, or one could not
+      be written (the previous one is verified).
+    OutOfSpace: a file of the workdir could not be written for lack of space.
     preemption.Stopped: SIGTERM or Ctrl-C, after checkpointing.
   """
   exp = build.experiment(config)
@@ -184,7 +216,7 @@ def _run(exp: build.Experiment, workdir: str) -> dict[str, float]:
   config = exp.config
   logging.info("Schedule: %s", epochs.describe(config, len(exp.source.train)))
   checkpointer = checkpoint_lib.Checkpointer(f"{workdir}/checkpoints",
-                                             config.checkpoint.max_to_keep)
+                                             config.checkpoint.max_to_keep, repair=True)
   writer = report = None
   try:
     latest = checkpointer.latest_step()
@@ -200,6 +232,10 @@ def _run(exp: build.Experiment, workdir: str) -> dict[str, float]:
                       workdir, latest, config.schedule.num_steps, report.path)
       return writer.last_evaluation()
     return _train(exp, workdir, checkpointer, writer, report)
+  except OSError as e:
+    if e.errno in _FULL:
+      raise _out_of_space(e, checkpointer, workdir) from e
+    raise
   finally:
     checkpointer.close()
     if writer is not None:

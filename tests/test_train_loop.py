@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 
 import jax
@@ -117,6 +118,37 @@ def test_interrupted_then_resumed_run_is_bit_identical(tiny_config, tmp_path, mo
   jax.tree_util.tree_map(np.testing.assert_array_equal, resumed_tree, full_tree)
 
 
+def test_a_damaged_newest_checkpoint_falls_back_and_the_run_ends_identical(tiny_config, tmp_path,
+                                                                           monkeypatch):
+  """Checkpoints 2 and 4 on disk, 4 damaged four ways: each rerun moves 4 aside, resumes from 2
+  and ends bit-identical to an uninterrupted run."""
+  from tests import test_checkpoint as damage_lib  # pylint: disable=g-import-not-at-top
+  full_dir, crashed_dir = str(tmp_path / "full"), str(tmp_path / "crashed")
+  train.train_and_evaluate(tiny_config, full_dir)
+  original = pipeline.train_iterator
+  monkeypatch.setattr(pipeline, "train_iterator",
+                      lambda *a, **k: _Interrupt(original(*a, **k), at=5, how="crash"))
+  with pytest.raises(RuntimeError):
+    train.train_and_evaluate(tiny_config, crashed_dir)
+  monkeypatch.setattr(pipeline, "train_iterator", original)
+  assert sorted(os.listdir(os.path.join(crashed_dir, "checkpoints"))) == ["2", "4"]
+  full_step, full_tree = final_state(full_dir)
+  for name in ("truncated data file", "deleted data file", "emptied manifest",
+               "eight bytes flipped"):
+    workdir = str(tmp_path / name.replace(" ", "_"))
+    shutil.copytree(crashed_dir, workdir)
+    damage_lib.DAMAGE[name](os.path.join(workdir, "checkpoints", "4"))
+    train.train_and_evaluate(tiny_config, workdir)
+    assert os.path.isdir(os.path.join(workdir, "checkpoints_damaged", "4")), name
+    assert read_jsonl(os.path.join(workdir, "metrics.jsonl")) == read_jsonl(
+        os.path.join(full_dir, "metrics.jsonl")), name
+    assert read_json(os.path.join(workdir, "final.json")) == read_json(
+        os.path.join(full_dir, "final.json")), name
+    step, tree = final_state(workdir)
+    assert step == full_step == 6, name
+    jax.tree_util.tree_map(np.testing.assert_array_equal, tree, full_tree)
+
+
 def test_rerun_of_a_finished_run_changes_nothing(tiny_config, tmp_path, monkeypatch):
   first = train.train_and_evaluate(tiny_config, str(tmp_path))
   rows = read_jsonl(tmp_path / "metrics.jsonl")
@@ -150,7 +182,7 @@ def test_a_non_finite_stop_leaves_a_good_checkpoint_and_a_rerun_finishes(tiny_co
     train.train_and_evaluate(diverging, workdir)
   message = str(raised.value)
   assert re.search(r"non-finite training (values|state) at step [34]", message), message
-  assert f"resumes from the checkpoint of step 2 in {workdir}/checkpoints" in message
+  assert f"resumes from the checkpoint of step 2 (verified) in {workdir}/checkpoints" in message
   assert "--config.checkpoint.allow_changes=optimizer.learning_rate" in message
   step, tree = final_state(workdir)
   assert step == 2 and all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)
