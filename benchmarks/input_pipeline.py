@@ -132,7 +132,7 @@ def main(argv):
       iterator = pipeline.train_iterator(source.train, input_config, keys=keys, seed=0,
                                          batch_size=batch)
       rate = _rate(iterator, _BATCHES.value)
-      del iterator
+      iterator.close()
       if augmenting:
         best = max(best, rate)
       what = f"input, {'augmented' if augmenting else 'no augmentation'}, {workers} workers"

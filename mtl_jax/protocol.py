@@ -146,10 +146,12 @@ class Report:
     rows = self._writer.rows()
     summary = summarize(rows, self._window, self.baselines, self._higher_is_better)
     if summary is None:
-      if os.path.exists(self.path):
+      if self._writer.primary and os.path.exists(self.path):
         os.remove(self.path)
       return None
     summary["baselines_from"] = self._baselines_from
+    if not self._writer.primary:
+      return summary  # The primary process writes final.json.
     tmp = self.path + ".tmp"
     try:
       with open(tmp, "w") as f:

@@ -84,9 +84,11 @@ def allowed_changes(config: ml_collections.ConfigDict) -> tuple[str, ...]:
   return tuple(k.strip().removeprefix("config.") for k in spec.split(",") if k.strip())
 
 
-def record(workdir: str, config: ml_collections.ConfigDict, resuming: bool) -> None:
-  """Writes ``config`` to ``workdir/config.json``; when resuming, first checks it against
-  the record there.
+def record(workdir: str, config: ml_collections.ConfigDict, resuming: bool,
+           write: bool = True) -> None:
+  """Writes ``config`` to ``workdir/config.json`` (unless ``write`` is False: the other
+  processes of a multi-process run); when resuming, first checks it against the record
+  there.
 
   Raises:
     ConfigError: resuming with a config that differs from the record, naming
@@ -107,6 +109,8 @@ def record(workdir: str, config: ml_collections.ConfigDict, resuming: bool) -> N
           f" recorded in {path(workdir)} in {len(keys)} key(s): {shown}{more}. Use a new"
           f" workdir, set those keys as recorded, or allow the change with"
           f" --config.checkpoint.allow_changes={','.join(keys)}")
+  if not write:
+    return
   os.makedirs(workdir, exist_ok=True)
   tmp = path(workdir) + ".tmp"
   try:

@@ -15,12 +15,18 @@ from absl import logging
 
 
 class MetricWriter:
-  """Writes training scalars and evaluation results under ``workdir``."""
+  """Writes training scalars and evaluation results under ``workdir``.
 
-  def __init__(self, workdir: str):
+  ``primary``: only the primary process of a multi-process run writes (every
+  process computes the same values); the others read what it wrote.
+  """
+
+  def __init__(self, workdir: str, primary: bool = True):
     os.makedirs(workdir, exist_ok=True)
+    self.primary = primary
     self.jsonl_path = os.path.join(workdir, "metrics.jsonl")
-    self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"))
+    self._tb = (tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard")) if primary
+                else None)
 
   def rows(self) -> list[dict]:
     """The evaluations in ``metrics.jsonl``, oldest first. A line that does not parse (half
@@ -41,7 +47,7 @@ class MetricWriter:
 
   def truncate_after(self, step: int) -> None:
     """Drops evaluations after ``step`` (a resumed run redoes them); atomically."""
-    if not os.path.exists(self.jsonl_path):
+    if not self.primary or not os.path.exists(self.jsonl_path):
       return
     rows = [row for row in self.rows() if row["step"] <= step]
     tmp = self.jsonl_path + ".tmp"
@@ -61,11 +67,15 @@ class MetricWriter:
     return {k: v for k, v in rows[-1].items() if k != "step"} if rows else {}
 
   def scalars(self, step: int, values: Mapping[str, float]) -> None:
+    if not self.primary:
+      return
     for key, value in values.items():
       self._tb.add_scalar(key, float(value), step)
 
   def evaluation(self, step: int, results: Mapping[str, float]) -> None:
     """Appends one evaluation to ``metrics.jsonl`` and to TensorBoard under ``eval/``."""
+    if not self.primary:
+      return
     row = {"step": int(step), **{k: _jsonable(v) for k, v in results.items()}}
     size = os.path.getsize(self.jsonl_path) if os.path.exists(self.jsonl_path) else 0
     try:
@@ -77,10 +87,12 @@ class MetricWriter:
     self.scalars(step, {f"eval/{k}": v for k, v in results.items()})
 
   def flush(self) -> None:
-    self._tb.flush()
+    if self._tb is not None:
+      self._tb.flush()
 
   def close(self) -> None:
-    self._tb.close()
+    if self._tb is not None:
+      self._tb.close()
 
 
 def _jsonable(value) -> float | None:

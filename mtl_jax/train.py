@@ -220,8 +220,9 @@ def _run(exp: build.Experiment, workdir: str) -> dict[str, float]:
   writer = report = None
   try:
     latest = checkpointer.latest_step()
-    run_record.record(workdir, config, resuming=latest is not None)
-    writer = summary.MetricWriter(workdir)
+    primary = jax.process_index() == 0  # The one process that writes the workdir's files.
+    run_record.record(workdir, config, resuming=latest is not None, write=primary)
+    writer = summary.MetricWriter(workdir, primary=primary)
     report = protocol.Report(writer, exp.baselines, exp.higher_is_better,
                              config.eval.summary_window,
                              baselines_lib.describe(config.eval.single_task_baselines))
@@ -255,7 +256,7 @@ def _train(exp: build.Experiment, workdir: str, checkpointer, writer, report):
                                  exp.tx, exp.info.image_shape)
   if checkpointer.latest_step() is not None:
     state, data_state = checkpointer.restore(state)
-    train_iter.set_state(data_state["iterator"].encode())
+    train_iter.set_state(data_state["iterator"])
     logging.warning("Resuming from step %d in %s", int(state.step), workdir)
   start = int(state.step)
   writer.truncate_after(start)
@@ -287,7 +288,7 @@ def _train(exp: build.Experiment, workdir: str, checkpointer, writer, report):
       raise FloatingPointError(
           f"non-finite training state at step {step} (first: {bad[0]}; {len(bad)} leaves):"
           f" not checkpointed; {_resume_hint(checkpointer, workdir)}.")
-    checkpointer.save(step, host_state, {"iterator": train_iter.get_state().decode()})
+    checkpointer.save(step, host_state, {"iterator": train_iter.get_state()})
 
   num_steps = config.schedule.num_steps
   state_r = dp.replicate(state)
@@ -338,6 +339,7 @@ def _train(exp: build.Experiment, workdir: str, checkpointer, writer, report):
           raise preemption.Stopped(stop.signum, step, workdir)
   finally:
     progress.close()
+    train_iter.close()
   return results
 
 

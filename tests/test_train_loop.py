@@ -83,6 +83,9 @@ class _Interrupt:
   def set_state(self, state):
     self.iterator.set_state(state)
 
+  def close(self):
+    self.iterator.close()
+
 
 @pytest.mark.parametrize("how,error", [("crash", RuntimeError), ("sigterm", KeyboardInterrupt)])
 def test_interrupted_then_resumed_run_is_bit_identical(tiny_config, tmp_path, monkeypatch, how,
@@ -216,6 +219,9 @@ class _Corrupt:
 
   def set_state(self, state):
     self.iterator.set_state(state)
+
+  def close(self):
+    self.iterator.close()
 
 
 @pytest.mark.parametrize("mode", ["pmap", "shard_map"])

@@ -1,12 +1,16 @@
 """The input pipeline: grain over a random-access tfds source.
 
-Training: a seeded shuffle over an endless stream of epochs, sharded per host,
-decoded and augmented (random scale-crop, horizontal flip) and batched in
-worker processes, ahead of the device. Each process reads and decodes records
-in ``config.input.read_threads`` threads, at most ``read_buffer_size`` ahead.
-The iterator's state is a small string (``get_state``/``set_state``) that
-checkpoints store, so a resumed run sees exactly the batches an uninterrupted
-one would.
+Training (``train_iterator``): an endless stream of epochs, each shuffled
+from the seed, decoded and augmented (random scale-crop, horizontal flip) per
+example from the seed and the example's index, cut into global batches of which
+each host takes its rows. Every batch is thus a function of the seed and its
+number alone, the same with any number of worker processes, reading threads
+or hosts (tested). Worker processes (``config.input.worker_count``) compute
+batches ahead of the device, and exit when the training process dies; each
+process reads and decodes records in ``config.input.read_threads`` threads, at
+most ``read_buffer_size`` ahead. The iterator's state is the number of batches
+taken (``get_state``/``set_state``), which checkpoints store, so a resumed run
+sees exactly the batches an uninterrupted one would.
 
 Evaluation: every example of the split once, in order, in fixed-size batches;
 the last batch is padded with examples whose ground truth is all invalid
@@ -19,11 +23,16 @@ them: ``image`` uint8 ``[B, H, W, 3]``, ``segmentation`` int32 ``[B, H, W]``
 float32 ``[B, H, W, 3]`` (0 = invalid).
 """
 
+import functools
+import os
+import threading
+import time
 from typing import Any, Iterator, Sequence
 
 import grain
 import ml_collections
 import numpy as np
+from absl import flags
 
 from mtl_jax.data import augment
 from mtl_jax.data import modalities
@@ -54,9 +63,104 @@ class _Augment(grain.transforms.RandomMap):
     return element
 
 
+class _HostSlice(grain.MapDataset):
+  """This host's examples of each global batch of ``parent`` (an endless stream).
+
+  Element ``i`` here is element ``(i // per_host) * global_batch + host * per_host
+  + i % per_host`` of the global stream: host ``h`` holds rows ``[h * per_host,
+  (h + 1) * per_host)`` of every global batch, whatever the number of hosts.
+  """
+
+  def __init__(self, parent, global_batch: int, host: int, hosts: int):
+    super().__init__(parent)
+    self._global, self._per_host, self._host = global_batch, global_batch // hosts, host
+    self._length = len(parent) // hosts
+
+  def __len__(self) -> int:
+    return self._length
+
+  def __str__(self) -> str:
+    return f"_HostSlice(host={self._host}, per_host={self._per_host})"
+
+  def __getitem__(self, index):
+    if isinstance(index, slice):
+      return self.slice(index)
+    batch, row = divmod(index, self._per_host)
+    return self._parent[batch * self._global + self._host * self._per_host + row]
+
+
+def _exit_with_parent(worker_index: int, worker_count: int, *, parent: int) -> None:
+  """In each worker process: exit when the training process ``parent`` is gone (even after
+  kill -9, which leaves it no chance to stop the workers), instead of living on under init."""
+  del worker_index, worker_count
+
+  def watch():
+    while os.getppid() == parent:
+      time.sleep(1.0)
+    os._exit(0)  # pylint: disable=protected-access
+
+  threading.Thread(target=watch, daemon=True, name="exit_with_parent").start()
+
+
+class TrainBatches:
+  """The endless training batches of one host, checkpointable by position.
+
+  Batch ``n`` is a function of the seed and ``n`` only: the global stream of
+  examples is shuffled per epoch and augmented per example from the seed and the
+  example's index, each host takes its rows of each global batch, and worker
+  processes and reading threads only compute ahead. The state (``get_state``) is
+  the number of batches taken, the same on every host, so a resumed run,
+  on any number of workers, sees exactly the batches an uninterrupted one would.
+  """
+
+  def __init__(self, batches: grain.MapDataset, input_config: ml_collections.ConfigDict):
+    self._batches, self._config = batches, input_config
+    self._position, self._iterator = 0, None
+
+  def _start(self):
+    config = self._config
+    dataset = self._batches[self._position:].to_iter_dataset(grain.ReadOptions(
+        num_threads=config.read_threads, prefetch_buffer_size=config.read_buffer_size))
+    if config.worker_count:
+      if not flags.FLAGS.is_parsed():  # grain reads its absl flags; a notebook parses none.
+        flags.FLAGS.mark_as_parsed()
+      dataset = dataset.mp_prefetch(
+          grain.MultiprocessingOptions(num_workers=config.worker_count,
+                                       per_worker_buffer_size=config.worker_buffer_size),
+          worker_init_fn=functools.partial(_exit_with_parent, parent=os.getpid()))
+    return iter(dataset)
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict:
+    if self._iterator is None:
+      self._iterator = self._start()
+    batch = next(self._iterator)
+    self._position += 1
+    return batch
+
+  def get_state(self) -> dict:
+    return {"batches": self._position}
+
+  def set_state(self, state: dict) -> None:
+    if not isinstance(state, dict) or not isinstance(state.get("batches"), int):
+      raise ValueError(
+          f"input pipeline state {state!r:.80}: not this version's ({{'batches': n}}); the"
+          " checkpoint was written by an older mtl_jax and cannot resume its data order")
+    self.close()
+    self._position = state["batches"]
+
+  def close(self) -> None:
+    """Stops the worker processes (they also exit on their own when this process dies)."""
+    if self._iterator is not None and hasattr(self._iterator, "close"):
+      self._iterator.close()
+    self._iterator = None
+
+
 def train_iterator(source: Any, input_config: ml_collections.ConfigDict, *,
                    keys: Sequence[str], seed: int, batch_size: int, shard_index: int = 0,
-                   shard_count: int = 1) -> grain.DataLoaderIterator:
+                   shard_count: int = 1) -> TrainBatches:
   """An endless, checkpointable iterator of augmented training batches.
 
   Args:
@@ -66,24 +170,18 @@ def train_iterator(source: Any, input_config: ml_collections.ConfigDict, *,
       ``read_buffer_size``).
     keys: the keys to keep ("image" and the tasks' ground truth).
     seed: the shuffle and augmentation seed.
-    batch_size: examples per batch on this host.
+    batch_size: examples per batch on this host (the global batch is
+      ``batch_size * shard_count``).
     shard_index: this host's index.
     shard_count: the number of hosts.
   """
-  operations = [_Decode(keys)]
+  examples = grain.MapDataset.source(source).shuffle(seed=seed).repeat()  # A new order per epoch.
+  examples = examples.map(_Decode(keys))
   if input_config.augment:
-    operations.append(_Augment(input_config.scales, input_config.flip))
-  operations.append(grain.transforms.Batch(batch_size, drop_remainder=True))
-  shard = grain.sharding.ShardOptions(shard_index, shard_count, drop_remainder=True)
-  sampler = grain.samplers.IndexSampler(
-      num_records=len(source), shard_options=shard, shuffle=True, num_epochs=None, seed=seed)
-  loader = grain.DataLoader(
-      data_source=source, sampler=sampler, operations=operations,
-      worker_count=input_config.worker_count,
-      worker_buffer_size=input_config.worker_buffer_size,
-      read_options=grain.ReadOptions(num_threads=input_config.read_threads,
-                                     prefetch_buffer_size=input_config.read_buffer_size))
-  return iter(loader)
+    examples = examples.random_map(_Augment(input_config.scales, input_config.flip), seed=seed)
+  if shard_count > 1:
+    examples = _HostSlice(examples, batch_size * shard_count, shard_index, shard_count)
+  return TrainBatches(examples.batch(batch_size, drop_remainder=True), input_config)
 
 
 def eval_batches(source: Any, *, keys: Sequence[str], batch_size: int, shard_index: int = 0,
