@@ -24,16 +24,21 @@ Missing or wrong files and directories raise ``DataError`` (``errors.py``),
 whose message names the file, directory or ``config.dataset`` key.
 """
 
+import shutil
+
 import ml_collections
 import tensorflow_datasets as tfds
+from absl import logging
 
 from mtl_jax.data import cityscapes
+from mtl_jax.data import integrity
 from mtl_jax.data import modalities
 from mtl_jax.data import nyuv2
 from mtl_jax.data import scenes
 from mtl_jax.data import synthetic_scenes
 from mtl_jax.data.dataset import Dataset, DatasetInfo, Source, image_size
-from mtl_jax.data.errors import DataDirError, DataError, LayoutError, ManualDirError
+from mtl_jax.data.errors import (BuiltDataError, DataDirError, DataError, LayoutError,
+                                 ManualDirError)
 
 # name -> the dataset's module (``info``, ``builder``, ``OPTIONS``; see ``dataset``), or a
 # ``Dataset``. The one place dataset names resolve.
@@ -65,8 +70,31 @@ def prepare(cfg: ml_collections.ConfigDict) -> Source:
       message says what to download and the layout expected.
     LayoutError: a user-downloaded file or directory that is wrong, named.
     DataDirError: ``config.dataset.data_dir`` cannot be written or read.
-    (All three are ``DataError``s.)
+    BuiltDataError: a built shard is missing, empty or truncated (found here:
+      the embedded synthetic dataset is rebuilt instead, with a warning), or a
+      record of it does not read (found when it is read).
+    (All are ``DataError``s.)
   """
+  builder, splits = _build(cfg)
+  used = (cfg.train_split, cfg.eval_split)
+  problem = integrity.check(builder, used)
+  if problem and getattr(REGISTRY[cfg.name], "REBUILDABLE", False):
+    logging.warning("%s; rebuilding dataset %r (its examples are a function of its config)",
+                    problem, cfg.name)
+    shutil.rmtree(builder.data_dir)
+    builder, splits = _build(cfg)
+    problem = integrity.check(builder, used)
+  if problem:
+    raise BuiltDataError(f"{problem}; the built dataset is damaged: remove {builder.data_dir}"
+                         " and rerun to rebuild it (from config.dataset.manual_dir)")
+  shape = tuple(builder.info.features["image"].shape)
+  return Source(train=integrity.Checked(splits[cfg.train_split], builder, cfg.train_split),
+                eval=integrity.Checked(splits[cfg.eval_split], builder, cfg.eval_split),
+                image_shape=shape)
+
+
+def _build(cfg: ml_collections.ConfigDict):
+  """``(builder, its data sources)``, built into ``cfg.data_dir`` first if needed."""
   builder = REGISTRY[cfg.name].builder(cfg)
   download_config = tfds.download.DownloadConfig(manual_dir=cfg.get("manual_dir"))
   try:
@@ -82,8 +110,7 @@ def prepare(cfg: ml_collections.ConfigDict) -> Source:
     raise
   except OSError as e:
     raise _data_dir_error(cfg, e) from e
-  shape = tuple(builder.info.features["image"].shape)
-  return Source(train=splits[cfg.train_split], eval=splits[cfg.eval_split], image_shape=shape)
+  return builder, splits
 
 
 def _data_dir_error(cfg, e: OSError) -> DataDirError:

@@ -27,3 +27,8 @@ class ManualDirError(DataError, FileNotFoundError):
 
 class DataDirError(DataError, OSError):
   """A data directory (``config.dataset.data_dir``) that cannot be read or written."""
+
+
+class BuiltDataError(DataError, OSError):
+  """A file of a built dataset (under ``config.dataset.data_dir``) that is missing or
+  damaged; the message names it and how to rebuild it."""

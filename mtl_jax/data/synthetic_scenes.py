@@ -104,6 +104,10 @@ def info(cfg: ml_collections.ConfigDict) -> dataset.DatasetInfo:
                              (height, width, 3))
 
 
+# Its examples are a function of its config: a damaged build is rebuilt (data.prepare).
+REBUILDABLE = True
+
+
 def builder(cfg: ml_collections.ConfigDict) -> "SyntheticScenes":
   """The builder of ``config.dataset`` (``height``, ``width``, ``num_train``, ``num_test``,
   ``scene_seed``, ``data_dir``)."""
