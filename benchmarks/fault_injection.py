@@ -133,7 +133,7 @@ def main(argv):
   print(f"uninterrupted: {seconds:.1f} s, {_STEPS.value} steps; killing with {_SIGNAL.value}"
         f" at uniform moments in [0, {seconds:.1f}] s", flush=True)
   before = set(int(p) for p in os.listdir("/proc") if p.isdigit())
-  identical = refused = 0
+  identical = refused = damaged = 0
   for trial in range(_TRIALS.value):
     workdir = f"{_WORKDIR.value}/trial_{trial}"
     shutil.rmtree(workdir, ignore_errors=True)
@@ -146,7 +146,9 @@ def main(argv):
         break
       moment = f"{kill_after:.1f} s (status {status})"
       if os.path.exists(f"{workdir}/checkpoints"):
-        moment += _damage(workdir, rng)
+        done = _damage(workdir, rng)
+        damaged += bool(done)
+        moment += done
       moments.append(moment)
       kill_after = rng.uniform(0, seconds) if rng.random() < _KILL_AGAIN.value else None
     if status:
@@ -163,6 +165,7 @@ def main(argv):
           + ("; a damaged checkpoint was set aside" if aside else ""), flush=True)
   left = _workers_left(before)
   print(f"{_TRIALS.value} trials, {identical} identical"
+        + (f", {damaged} checkpoints damaged ({_DAMAGE.value})" if _DAMAGE.value != "none" else "")
         + (f", {refused} refused to resume from only damaged checkpoints" if refused else "")
         + (f"; worker processes left alive: {left}" if left else ""))
 

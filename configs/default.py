@@ -149,7 +149,15 @@ def get_config() -> ml_collections.ConfigDict:
   config.parallel = ml_collections.ConfigDict()
   config.parallel.mode = "pmap"  # "pmap" or "shard_map".
   config.parallel.num_devices = config_dict.placeholder(int)  # None: all devices.
+  # Parameter level: each device sums a 1/D shard of the per-task gradients (Gramian and
+  # loss-level methods; the same update, 1/D of their memory).
+  config.parallel.shard_task_grads = True
   config.parallel.distributed = False  # Multi-host: jax.distributed.initialize() first.
+  # None = detected from the cluster (Slurm, Open MPI, Cloud TPU); elsewhere all
+  # three, e.g. "127.0.0.1:1234", 2 and 0 (1 in the second process).
+  config.parallel.coordinator_address = config_dict.placeholder(str)
+  config.parallel.num_processes = config_dict.placeholder(int)
+  config.parallel.process_id = config_dict.placeholder(int)
 
   config.checkpoint = ml_collections.ConfigDict()
   config.checkpoint.max_to_keep = 2

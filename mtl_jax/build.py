@@ -221,7 +221,8 @@ def experiment(config: ml_collections.ConfigDict, *, with_data: bool = True) -> 
     raise ConfigError(f"config.eval.single_task_baselines: {e}") from e
   source = None
   if with_data:
-    source = data.prepare(config.dataset)
+    # Built once: by the first process, while the others wait (then read it).
+    source = parallel.first_process_first(lambda: data.prepare(config.dataset))
     config = epochs.to_steps(config, len(source.train))
   else:
     config = config.copy_and_resolve_references()

@@ -45,10 +45,13 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # absl's app default is INFO.
     checkpoint.quiet_orbax_errors()  # Their failures are reported in one line below.
   config = _CONFIG.value
-  if config.parallel.distributed:
-    parallel.initialize_distributed()
   config_file = flags.FLAGS["config"].config_filename
   try:
+    if config.parallel.distributed:
+      schema.check_ranges(config)  # What initialize is given is checked first.
+      schema.check_distributed(config)
+      parallel.initialize_distributed(config.parallel.coordinator_address,
+                                      config.parallel.num_processes, config.parallel.process_id)
     train.train_and_evaluate(config, _WORKDIR.value)
   except schema.ConfigError as e:
     sys.stderr.write(f"Invalid config {config_file}: {e}\n")

@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 AXIS = "data"
@@ -126,11 +127,37 @@ def varying(tree: Any, axis_name: str = AXIS) -> Any:
   return jax.lax.pcast(tree, axis_name, to="varying")
 
 
-def initialize_distributed() -> None:
+def first_process_first(fn: Callable[[], Any]) -> Any:
+  """``fn()`` on process 0, then, once it has returned or raised, on the other processes.
+
+  For work that must happen once before every process can do it cheaply
+  (building a dataset: the others then find it built). A failure on process 0
+  is raised there after the others are released, so each of them meets the
+  same problem itself and reports it. One process: just ``fn()``.
+  """
+  if jax.process_count() == 1:
+    return fn()
+  if jax.process_index() == 0:
+    try:
+      return fn()
+    finally:
+      multihost_utils.sync_global_devices("mtl_jax: first process done")
+  multihost_utils.sync_global_devices("mtl_jax: first process done")
+  return fn()
+
+
+def initialize_distributed(coordinator_address: Optional[str] = None,
+                           num_processes: Optional[int] = None,
+                           process_id: Optional[int] = None) -> None:
   """Connects the processes of a multi-host run (``jax.distributed.initialize``).
 
-  Call once per process before anything else touches the devices; the
-  coordinator address and process ids come from the cluster's environment
-  (Slurm, Cloud TPU, or ``JAX_COORDINATOR_ADDRESS`` and friends).
+  Call once per process before anything else touches the devices. What is
+  None is auto-detected by JAX from a cluster's environment (Slurm, Open MPI,
+  Cloud TPU; the coordinator address also from ``JAX_COORDINATOR_ADDRESS``);
+  anywhere else give all three, e.g. two processes on one machine:
+  ``coordinator_address="127.0.0.1:1234", num_processes=2, process_id=0``
+  (and ``1`` in the second).
   """
-  jax.distributed.initialize()
+  given = {"coordinator_address": coordinator_address, "num_processes": num_processes,
+           "process_id": process_id}
+  jax.distributed.initialize(**{k: v for k, v in given.items() if v is not None})

@@ -20,9 +20,10 @@ import ml_collections
 from mtl_jax.schema import ConfigError
 
 FILE = "config.json"
-# Keys a resumed run may change without saying so: the run's length and where the data lives.
+# Keys a resumed run may change without saying so: the run's length, where the data lives
+# and how per-task gradients are summed over devices (the same update).
 MAY_DIFFER = ("schedule.num_steps", "schedule.num_epochs", "dataset.data_dir",
-              "dataset.manual_dir", "checkpoint.allow_changes")
+              "dataset.manual_dir", "checkpoint.allow_changes", "parallel.shard_task_grads")
 
 
 def to_json(config: ml_collections.ConfigDict) -> str:

@@ -84,9 +84,11 @@ RANGES = (
     ("schedule.step_factor", "float>", 0.0, False),
     ("eval.max_batches", "int", 0, False),
     ("parallel.num_devices", "int", 1, True),
+    ("parallel.num_processes", "int", 1, True),
+    ("parallel.process_id", "int", 0, True),
 )
 SWITCHES = ("input.augment", "input.flip", "balancer.force_task_grads", "eval.at_start",
-            "parallel.distributed", "optimizer.skip_nonfinite")
+            "parallel.distributed", "parallel.shard_task_grads", "optimizer.skip_nonfinite")
 _MISSING = object()
 
 
@@ -232,6 +234,29 @@ def _check_input(config: ml_collections.ConfigDict) -> None:
   positive_int("config.input.read_buffer_size", config.input.read_buffer_size)
 
 
+def check_distributed(config: ml_collections.ConfigDict) -> None:
+  """``config.parallel``'s multi-host keys, before ``jax.distributed.initialize`` sees them."""
+  p = config.parallel
+  given = [k for k in ("coordinator_address", "num_processes", "process_id")
+           if p.get(k) is not None]
+  if given and not p.distributed:
+    raise ConfigError(f"config.parallel.{given[0]}: set, but config.parallel.distributed is"
+                      " False; add --config.parallel.distributed=True")
+  address = p.get("coordinator_address")
+  if address is not None:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+      raise ConfigError(f"config.parallel.coordinator_address: {address!r} is not host:port"
+                        " (e.g. 127.0.0.1:1234)")
+  if p.get("process_id") is not None:
+    if p.get("num_processes") is None:
+      raise ConfigError("config.parallel.process_id: given without"
+                        " config.parallel.num_processes")
+    if not p.process_id < p.num_processes:
+      raise ConfigError(f"config.parallel.process_id: {p.process_id!r} is not in"
+                        f" [0, {p.num_processes}) (config.parallel.num_processes)")
+
+
 def _check_parallel(config: ml_collections.ConfigDict) -> None:
   check_name("config.parallel.mode", config.parallel.mode, parallel.MODES)
   num_devices = config.parallel.num_devices or jax.local_device_count()
@@ -263,4 +288,5 @@ def check(config: ml_collections.ConfigDict) -> None:
   _check_balancer(config)
   _check_schedule(config)
   _check_input(config)
+  check_distributed(config)
   _check_parallel(config)

@@ -27,9 +27,12 @@ its own task; MTAN's shared attention blocks: every task's), get the gradient
 of ``sum_t h_t L_t`` with ``h = balancer.head_weights(state)``: what the
 balancer states they receive.
 
-Per-task gradients are summed over devices before the balancer sees them (the
-loss of each device is its share of the global-batch mean), so every device
-runs the balancer on identical input with the same key: replicas never drift.
+Per-task gradients of the parameters are summed over devices before the
+balancer sees them (the loss of each device is its share of the global-batch
+mean), so every device runs the balancer on identical input with the same key:
+replicas never drift. Per-task gradients of the representation are per
+example: each device keeps its own, and only what the balancer's weights need
+crosses devices (the psum of the ``T x T`` Gramians; ``_balance_examples``).
 
 Networks with no shared parameters (``single_task``) train with every
 balancer at both levels: each task's parameters get their own loss's gradient
@@ -48,6 +51,7 @@ import jax.numpy as jnp
 
 from mtl_jax import forward
 from mtl_jax import parallel
+from mtl_jax.balancers import base as balancers_base
 from mtl_jax.models import interface
 from mtl_jax.models import partition
 
@@ -177,8 +181,10 @@ def _per_task_backward(state, images, batch, *, model, tasks, axis_name):
   return shared, local_losses, encoder_pullback, representation_grads, decode_grads, batch_stats
 
 
-def _param_level(state, images, batch, *, model, tasks, balancer, key, axis_name):
-  """Per-task gradients of the shared parameters, balanced.
+def _param_level(state, images, batch, *, model, tasks, balancer, key, axis_name,
+                 shard_task_grads):
+  """Per-task gradients of the shared parameters, balanced (with ``shard_task_grads``, a
+  shard per device for loss-level and Gramian methods: ``_balance_sharded``).
 
   Task t's gradient of the shared parameters is its gradient through the
   encoder (the encoder's pull-back, vmapped over the T representation
@@ -192,10 +198,14 @@ def _param_level(state, images, batch, *, model, tasks, balancer, key, axis_name
   losses = jax.lax.psum(local_losses, axis_name)
   through_encoder = jax.vmap(lambda c: encoder_pullback(c)[0])(representation_grads)
   in_decode, specific_in_decode = partition.split(decode_grads, names)
-  task_grads = jax.lax.psum(jax.tree_util.tree_map(jnp.add, through_encoder, in_decode),
-                            axis_name)
-  shared_grads, bal_state = _balance(balancer, task_grads, state.balancer_state, shared,
-                                     losses, key)
+  local_task_grads = jax.tree_util.tree_map(jnp.add, through_encoder, in_decode)
+  if (shard_task_grads and balancer.kind in ("loss", "gramian")
+      and jax.lax.axis_size(axis_name) > 1 and jax.tree_util.tree_leaves(local_task_grads)):
+    shared_grads, bal_state = _balance_sharded(balancer, local_task_grads,
+                                               state.balancer_state, losses, key, axis_name)
+  else:
+    shared_grads, bal_state = _balance(balancer, jax.lax.psum(local_task_grads, axis_name),
+                                       state.balancer_state, shared, losses, key)
   weights = _head_weights(balancer, bal_state, local_losses,
                           nothing_shared=not jax.tree_util.tree_leaves(shared))
   specific_grads = jax.tree_util.tree_map(
@@ -205,20 +215,82 @@ def _param_level(state, images, batch, *, model, tasks, balancer, key, axis_name
   return Gradients(partition.merge(shared_grads, specific_grads), batch_stats, losses, bal_state)
 
 
+def _split_weights(balancer, local_task_grads, bal_state, losses, key, axis_name):
+  """``(weights [T], new state)`` of a loss-level or Gramian method from task gradients split
+  over ``axis_name`` (by examples or by coordinates): the losses, or the psum of every
+  device's ``T x T`` Gramian (the global Gramian, a sum over both)."""
+  if balancer.kind == "loss":
+    return balancer.weigh(losses, bal_state, key=key)
+  gram = jax.lax.psum(balancers_base.gramian(local_task_grads), axis_name)
+  return balancer.weigh_gramian(gram, bal_state, task_losses=losses, key=key)
+
+
+def _balance_examples(balancer, local_task_grads, bal_state, losses, key, axis_name):
+  """The balancer on the global batch's per-example gradients, each device holding its own.
+
+  ``local_task_grads``: leaves ``[T, b, ...]``, this device's examples. A
+  loss-level or Gramian method gets its weights from ``_split_weights``; a
+  method with ``update_examples`` (GradDrop) runs it. Each device combines its
+  own examples, so per-device memory and traffic do not grow with the device
+  count (only a ``T x T`` sum crosses devices). A method with none of these
+  gets every device's examples gathered for its ``update``.
+
+  Returns ``(this device's share of the combined gradient, new balancer state)``.
+  """
+  if not jax.tree_util.tree_leaves(local_task_grads):
+    return _balance(balancer, local_task_grads, bal_state, None, losses, key)
+  if balancer.kind in ("loss", "gramian"):
+    weights, bal_state = _split_weights(balancer, local_task_grads, bal_state, losses, key,
+                                        axis_name)
+    return balancers_base.combine(local_task_grads, weights), bal_state
+  if balancer.update_examples is not None:
+    return balancer.update_examples(local_task_grads, bal_state, task_losses=losses, key=key,
+                                    axis_name=axis_name)
+  gathered = _gather_examples(local_task_grads, axis_name)
+  combined, bal_state = balancer.update(gathered, bal_state, None, task_losses=losses, key=key)
+  index = jax.lax.axis_index(axis_name)
+  return jax.tree_util.tree_map(
+      lambda c, g: jax.lax.dynamic_slice_in_dim(c, index * g.shape[1], g.shape[1], axis=0),
+      combined, local_task_grads), bal_state
+
+
+def _balance_sharded(balancer, local_task_grads, bal_state, losses, key, axis_name):
+  """The balancer on this device's per-task gradients of the shared parameters, summed over
+  devices a shard each (``config.parallel.shard_task_grads``).
+
+  The ``[T, P]`` gradients (leaves flattened and concatenated, zero-padded to
+  a multiple of the device count D) are reduce-scattered: each device holds
+  the global sum of its ``[T, P / D]`` coordinates, the weights come from the
+  psum of the shards' Gramians, each device combines its shard, and the
+  combined ``[P]`` is all-gathered. The same update as summing ``[T, P]`` on
+  every device, with a ``1 / D`` share of the summed per-task gradients per
+  device. Loss-level and Gramian methods only (see ``_balance``).
+  """
+  leaves, treedef = jax.tree_util.tree_flatten(local_task_grads)
+  num_tasks = leaves[0].shape[0]
+  dtype = jnp.result_type(*leaves)
+  flat = jnp.concatenate([leaf.reshape(num_tasks, -1).astype(dtype) for leaf in leaves], axis=1)
+  size, devices = flat.shape[1], jax.lax.axis_size(axis_name)
+  flat = jnp.pad(flat, ((0, 0), (0, -size % devices)))
+  shard = jax.lax.psum_scatter(flat, axis_name, scatter_dimension=1, tiled=True)
+  weights, bal_state = _split_weights(balancer, shard, bal_state, losses, key, axis_name)
+  combined = jax.lax.all_gather(balancers_base.combine(shard, weights), axis_name, tiled=True,
+                                to="invarying")[:size]
+  outs, start = [], 0
+  for leaf in leaves:
+    count = leaf[0].size
+    outs.append(combined[start:start + count].reshape(leaf.shape[1:]).astype(leaf.dtype))
+    start += count
+  return jax.tree_util.tree_unflatten(treedef, outs), bal_state
+
+
 def _feature_level(state, images, batch, *, model, tasks, balancer, key, axis_name):
   """Per-task gradients of the shared representation, balanced, then one encoder backward."""
   shared, local_losses, encoder_pullback, representation_grads, decode_grads, batch_stats = (
       _per_task_backward(state, images, batch, model=model, tasks=tasks, axis_name=axis_name))
   losses = jax.lax.psum(local_losses, axis_name)
-  local_task_grads = representation_grads
-  # The representation is per example: gather every device's examples so the
-  # balancer sees the global batch's per-task gradients, then keep our slice.
-  gathered = _gather_examples(local_task_grads, axis_name)
-  combined, bal_state = _balance(balancer, gathered, state.balancer_state, None, losses, key)
-  index = jax.lax.axis_index(axis_name)
-  local_combined = jax.tree_util.tree_map(
-      lambda c, g: jax.lax.dynamic_slice_in_dim(c, index * g.shape[1], g.shape[1], axis=0),
-      combined, local_task_grads)
+  local_combined, bal_state = _balance_examples(balancer, representation_grads,
+                                                state.balancer_state, losses, key, axis_name)
   encoder_grads = partition.merge(*encoder_pullback(local_combined))
   weights = _head_weights(balancer, bal_state, local_losses,
                           nothing_shared=not jax.tree_util.tree_leaves(shared))
@@ -241,7 +313,8 @@ def _loss_level(state, images, batch, *, model, tasks, balancer, key, axis_name)
 
 
 def gradients(state, batch, *, model, tasks, balancer, key: jax.Array, level: str = "params",
-              force_task_grads: bool = False, axis_name: str = parallel.AXIS) -> Gradients:
+              force_task_grads: bool = False, shard_task_grads: bool = False,
+              axis_name: str = parallel.AXIS) -> Gradients:
   """The balanced gradients of every parameter for this step (per-device code).
 
   Args:
@@ -255,6 +328,9 @@ def gradients(state, batch, *, model, tasks, balancer, key: jax.Array, level: st
     key: this step's key (the same on every device).
     level: "params" or "features": where per-task gradients are taken.
     force_task_grads: route a loss-level balancer through per-task gradients.
+    shard_task_grads: at the parameter level, sum the per-task gradients over
+      devices a shard each (``_balance_sharded``; loss-level and Gramian
+      methods, else ignored): the same update, ``1 / D`` of their memory.
     axis_name: the data-parallel axis.
 
   Returns:
@@ -267,5 +343,6 @@ def gradients(state, batch, *, model, tasks, balancer, key: jax.Array, level: st
   kwargs = dict(model=model, tasks=tasks, balancer=balancer, key=key, axis_name=axis_name)
   if not (balancer.needs_task_grads or force_task_grads):
     return _loss_level(state, images, batch, **kwargs)
-  route = _feature_level if level == "features" else _param_level
-  return route(state, images, batch, **kwargs)
+  if level == "features":
+    return _feature_level(state, images, batch, **kwargs)
+  return _param_level(state, images, batch, shard_task_grads=shard_task_grads, **kwargs)

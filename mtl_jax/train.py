@@ -47,8 +47,8 @@ MAX_SKIPS_IN_A_ROW = 10
 
 def train_step(state: TrainState, batch, *, model, tasks: Sequence[Any], balancer,
                tx: optax.GradientTransformation, level: str = "params",
-               force_task_grads: bool = False, skip_nonfinite: bool = False,
-               axis_name: str = parallel.AXIS):
+               force_task_grads: bool = False, shard_task_grads: bool = False,
+               skip_nonfinite: bool = False, axis_name: str = parallel.AXIS):
   """One update on the global batch (per-device code; collectives over ``axis_name``).
 
   Args:
@@ -61,6 +61,9 @@ def train_step(state: TrainState, batch, *, model, tasks: Sequence[Any], balance
     tx: the optax optimizer.
     level: "params" or "features" (where per-task gradients are taken).
     force_task_grads: route a loss-level balancer through per-task gradients.
+    shard_task_grads: at the parameter level, each device holds the summed
+      per-task gradients of a ``1 / D`` share of the shared parameters
+      (loss-level and Gramian methods; ``task_grads.gradients``).
     skip_nonfinite: a step whose losses, gradients or new state hold a NaN or
       an inf keeps the whole state as it was (parameters, batch statistics,
       optimizer and balancer state; the step still advances) and reports
@@ -75,7 +78,7 @@ def train_step(state: TrainState, batch, *, model, tasks: Sequence[Any], balance
   batch = {**batch, "step": state.step}  # For losses with a schedule (tasks.base).
   out = task_grads.gradients(state, batch, model=model, tasks=tasks, balancer=balancer,
                              key=key, level=level, force_task_grads=force_task_grads,
-                             axis_name=axis_name)
+                             shard_task_grads=shard_task_grads, axis_name=axis_name)
   updates, opt_state = tx.update(out.grads, state.opt_state, state.params)
   new_state = state.replace(
       step=state.step + 1, params=optax.apply_updates(state.params, updates),
@@ -265,6 +268,7 @@ def _train(exp: build.Experiment, workdir: str, checkpointer, writer, report):
   step_fn = dp.compile(functools.partial(
       train_step, model=model, tasks=tasks, balancer=exp.balancer, tx=exp.tx,
       level=config.balancer.level, force_task_grads=config.balancer.force_task_grads,
+      shard_task_grads=config.parallel.shard_task_grads,
       skip_nonfinite=config.optimizer.skip_nonfinite), donate_argnums=(0,))
   scales, fusions = build.eval_scales_and_fusions(config)
   eval_fn = dp.compile(functools.partial(evaluate_lib.eval_step, model=model, tasks=tasks,

@@ -71,11 +71,22 @@ def test_option_of_another_component_is_named_at_start_up():
     ("--config.balancer.kwargs.c=0.4",
      "Invalid config configs/tiny.py: config.balancer.kwargs.c: not an option of balancer 'ew';"
      " options: weight"),
+    # Multi-host keys are checked before jax.distributed.initialize sees them.
+    ("--config.parallel.distributed=True --config.parallel.num_processes=2"
+     " --config.parallel.process_id=2",
+     "Invalid config configs/tiny.py: config.parallel.process_id: 2 is not in [0, 2)"
+     " (config.parallel.num_processes)"),
+    ("--config.parallel.distributed=True --config.parallel.coordinator_address=localhost",
+     "Invalid config configs/tiny.py: config.parallel.coordinator_address: 'localhost' is not"
+     " host:port (e.g. 127.0.0.1:1234)"),
+    ("--config.parallel.num_processes=2",
+     "Invalid config configs/tiny.py: config.parallel.num_processes: set, but"
+     " config.parallel.distributed is False; add --config.parallel.distributed=True"),
 ])
 def test_main_prints_one_line_and_exits_2(tmp_path, override, line):
   proc = subprocess.run(
       [sys.executable, "-m", "mtl_jax.main", "--config=configs/tiny.py",
-       f"--workdir={tmp_path}", override],
+       f"--workdir={tmp_path}", *override.split()],
       capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
   assert proc.returncode == 2, proc.stderr
   assert proc.stderr.strip().splitlines() == [line], proc.stderr

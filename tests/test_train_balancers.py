@@ -6,7 +6,9 @@ equal a single-device step on the same global batch for every method, random
 (RLW, IMTL-RWL, GradDrop) and stateful (DWA, FAMO, UW, IMTL-L) ones included.
 Two steps are taken so that the second one starts from an updated balancer
 state; every pmap replica must hold the same state afterwards. Loss-level methods take the same path at both levels (one backward pass
-of the weighted loss sum), so they run once.
+of the weighted loss sum), so they run once. The 8-device run sums the
+parameter level's per-task gradients a shard per device
+(``shard_task_grads``); the 1-device run sums nothing.
 
 Compilation dominates: the network is the smallest HPS (one stage), on 8x8
 images, initialised once for the module.
@@ -57,7 +59,7 @@ def model_and_variables():
   return model, jax.device_get(variables)
 
 
-def run(dp, names, level, model, variables, num_steps=2):
+def run(dp, names, level, model, variables, num_steps=2, shard_task_grads=False):
   """``num_steps`` steps of every balancer in ``names``: ``({name: state}, {name: [metrics]})``.
 
   The methods' steps are independent computations compiled into one
@@ -74,7 +76,8 @@ def run(dp, names, level, model, variables, num_steps=2):
 
   def steps(states, batch):
     out = {name: train.train_step(states[name], batch, model=model, tasks=TASKS, balancer=b,
-                                  tx=tx, level=level) for name, b in methods.items()}
+                                  tx=tx, level=level, shard_task_grads=shard_task_grads)
+           for name, b in methods.items()}
     return {n: o[0] for n, o in out.items()}, {n: o[1] for n, o in out.items()}
 
   step = dp.compile(steps, donate_argnums=(0,))
@@ -100,7 +103,9 @@ def test_every_balancer_trains_and_data_parallel_equals_single_device(level,
   names = METHODS[level]
   single, single_history = run(parallel.DataParallel("shard_map", 1), names, level, model,
                                variables)
-  multi, multi_history = run(parallel.DataParallel("pmap", 8), names, level, model, variables)
+  # 8 devices with the parameter level's per-task gradients summed a shard each.
+  multi, multi_history = run(parallel.DataParallel("pmap", 8), names, level, model, variables,
+                             shard_task_grads=True)
 
   init = jax.tree_util.tree_leaves(variables["params"])
   for name in names:
@@ -124,3 +129,18 @@ def test_every_balancer_trains_and_data_parallel_equals_single_device(level,
     except AssertionError as e:
       raise AssertionError(f"balancer {name!r} at level {level!r}: {e}") from e
     assert int(multi[name].step) == int(single[name].step) == 2
+
+
+def test_sharded_task_gradients_under_shard_map_equal_summed_ones(model_and_variables):
+  # The parameter level's reduce-scatter / Gramian psum / all-gather route under
+  # shard_map (whose outputs must be device-invariant) against the plain psum.
+  model, variables = model_and_variables
+  names = ["imtl_g", "pcgrad"]
+  dp = parallel.DataParallel("shard_map", 8)
+  plain, _ = run(dp, names, "params", model, variables)
+  sharded, _ = run(dp, names, "params", model, variables, shard_task_grads=True)
+  for name in names:
+    reference.assert_updates_close(sharded[name].params, plain[name].params,
+                                   variables["params"])
+    np.testing.assert_allclose(sharded[name].balancer_state.weights,
+                               plain[name].balancer_state.weights, rtol=1e-5, err_msg=name)

@@ -24,6 +24,12 @@ weights) from the *aggregation* (``combine``: ``sum_t w_t g_t`` leaf by leaf):
   weights applied to each part;
 * the others (GradDrop) work leaf by leaf in ``update``.
 
+A training step that balances per-example gradients split over devices (the
+feature level) needs no device to hold another's examples: a loss-level
+method's weights come from the losses and a Gramian method's from the psum of
+each device's ``T x T`` Gramian, and each device combines its own examples. A
+method of the third kind says how, in ``update_examples`` (see ``Balancer``).
+
 What task-specific parameters receive is part of the interface:
 ``head_weights(state)`` gives ``[T]`` weights ``h`` such that the parameters of
 task t get ``h_t * grad L_t``, from the state that this step's ``update`` (or
@@ -48,6 +54,9 @@ WeighFn = Callable[..., tuple[jax.Array, NamedTuple]]
 WeighGramianFn = Callable[..., tuple[jax.Array, NamedTuple]]
 # head_weights(state) -> [T]: task t's parameters receive head_weights[t] * grad L_t.
 HeadWeightsFn = Callable[[NamedTuple], jax.Array]
+# update_examples(task_grads [T, b, ...], state, *, task_losses, key, axis_name)
+#   -> (this device's share of the result, new_state identical on every device)
+UpdateExamplesFn = Callable[..., tuple[Any, NamedTuple]]
 
 
 def own_gradient(state: NamedTuple) -> jax.Array:
@@ -90,14 +99,25 @@ class Balancer(optax.GradientTransformationExtraArgs):
   the per-task gradients themselves, ``weigh_gramian`` for methods that need
   more than their Gramian. ``head_weights`` defaults to ``loss_weights`` for
   loss-level methods and to ``own_gradient`` for the others.
+
+  ``update_examples(task_grads, state, *, task_losses=None, key=None,
+  axis_name)``, for methods of neither kind, is ``update`` on per-example
+  gradients whose example axis (axis 1 of every leaf ``[T, b, ...]``) is split
+  over the devices of the mapped axis ``axis_name``: each device passes its
+  own ``b`` examples and gets its own share of the result, equal to that share
+  of ``update`` on all the examples (as drawn by ``update_examples``), with the
+  same new state on every device. Without it a step gathers every device's
+  examples for ``update``.
   """
 
   def __new__(cls, init, update, weigh: Optional[WeighFn] = None,
               weigh_gramian: Optional[WeighGramianFn] = None,
-              head_weights: Optional[HeadWeightsFn] = None):
+              head_weights: Optional[HeadWeightsFn] = None,
+              update_examples: Optional[UpdateExamplesFn] = None):
     self = super().__new__(cls, init, update)
     self.weigh = weigh
     self.weigh_gramian = weigh_gramian
+    self.update_examples = update_examples
     self.head_weights = head_weights or (loss_weights if weigh is not None else own_gradient)
     return self
 

@@ -66,7 +66,10 @@ def graddrop(num_tasks: int, leak: Optional[Sequence[float]] = None,
   ``sum <(leak + (1 - leak) M_t) g_t, g_t> / ||g_t||^2`` (1 for a zero gradient).
   The paper applies it to the gradients of activations (with an input-sign
   correction for batch-separated inputs); here it acts on whatever gradients
-  it is given.
+  it is given. On per-example gradients split over devices (the feature level
+  of a data-parallel step), ``update_examples`` draws ``U`` per example from
+  the example's index in the global batch, so no device holds another's
+  examples and the result is that of any device count.
 
   Args:
     num_tasks: T.
@@ -98,21 +101,42 @@ def graddrop(num_tasks: int, leak: Optional[Sequence[float]] = None,
     del params
     return GradDropState(weights=jnp.ones((num_tasks,), jnp.float32), key=jax.random.PRNGKey(seed))
 
-  def update(task_grads, state, params=None, *, task_losses=None, key=None, **extra_args):
-    del params, task_losses, extra_args
+  def drop(task_grads, state, key, uniform_of, total):
+    """GradDrop over every leaf; ``uniform_of(leaf key, leaf) -> U``, ``total`` sums the
+    per-task kept and squared norms (over devices, when the examples are split)."""
     base.check_num_tasks(task_grads, num_tasks, "graddrop")
     draw, state_key = base.next_key(state.key, key)
     leaves, treedef = jax.tree_util.tree_flatten(task_grads)
     outs = []
     kept = norms2 = jnp.zeros((num_tasks,), jnp.float32)
     for i, g in enumerate(leaves):
-      uniform = jax.random.uniform(jax.random.fold_in(draw, i), g.shape[1:], jnp.float32)
-      out, kept_dot, norm2 = graddrop_leaf(g, uniform, leak_arr)
+      out, kept_dot, norm2 = graddrop_leaf(g, uniform_of(jax.random.fold_in(draw, i), g),
+                                           leak_arr)
       outs.append(out.astype(g.dtype))
       kept = kept + kept_dot
       norms2 = norms2 + norm2
+    kept, norms2 = total((kept, norms2))
     weights = jnp.where(norms2 > 0, kept / jnp.where(norms2 > 0, norms2, 1.0), 1.0)
     new_state = GradDropState(weights=weights, key=state_key)
     return jax.tree_util.tree_unflatten(treedef, outs), new_state
 
-  return base.Balancer(init, update)
+  def update(task_grads, state, params=None, *, task_losses=None, key=None, **extra_args):
+    del params, task_losses, extra_args
+    uniform_of = lambda leaf_key, g: jax.random.uniform(leaf_key, g.shape[1:], jnp.float32)
+    return drop(task_grads, state, key, uniform_of, total=lambda sums: sums)
+
+  def update_examples(task_grads, state, *, task_losses=None, key=None, axis_name):
+    """Per-example gradients ``[T, b, ...]`` split over ``axis_name``: example n of the
+    global batch (device i's j-th, ``n = i * b + j``) draws its ``U`` from
+    ``fold_in(leaf key, n)``, so the result does not depend on the device count."""
+    del task_losses
+    def uniform_of(leaf_key, g):
+      first = jax.lax.axis_index(axis_name) * g.shape[1]
+      examples = first + jnp.arange(g.shape[1])
+      draw = lambda n: jax.random.uniform(jax.random.fold_in(leaf_key, n), g.shape[2:],
+                                          jnp.float32)
+      return jax.vmap(draw)(examples)
+    return drop(task_grads, state, key, uniform_of,
+                total=lambda sums: jax.lax.psum(sums, axis_name))
+
+  return base.Balancer(init, update, update_examples=update_examples)

@@ -90,6 +90,38 @@ def test_leak_and_feature_map_leaves_match_reference():
   assert state.weights[2] == 1.0 and 0.25 <= state.weights[0] < 1.0
 
 
+@pytest.mark.parametrize("num_devices", [1, 4])
+def test_examples_split_over_devices_match_reference_per_example_draws(num_devices):
+  # The feature level's route: leaves [T, B, ...] split over devices along B;
+  # example n of the batch draws from fold_in(fold_in(key, leaf), n), so any
+  # device count gives the same result, and the kept shares are global sums.
+  leak = [0.25, 0.0, 0.5]
+  rng = np.random.default_rng(8)
+  tree = {"a": rng.normal(size=(3, 8, 2, 3)).astype(np.float32),
+          "b": rng.normal(size=(3, 8, 5)).astype(np.float32)}
+  b = balancers.graddrop(num_tasks=3, leak=leak)
+  key = jax.random.PRNGKey(4)
+
+  def local(g):
+    return b.update_examples(g, b.init(None), key=key, axis_name="d")
+  split = jax.tree_util.tree_map(
+      lambda g: g.reshape(3, num_devices, 8 // num_devices, *g.shape[2:]).swapaxes(0, 1), tree)
+  updates, state = jax.pmap(local, axis_name="d", devices=jax.devices()[:num_devices])(split)
+  updates = jax.tree_util.tree_map(lambda u: np.asarray(u).reshape(8, *u.shape[2:]), updates)
+
+  kept = {}
+  for i, (name, g) in enumerate(sorted(tree.items())):
+    leaf_key = jax.random.fold_in(key, i)
+    u = np.stack([_uniform(leaf_key, n, g.shape[2:]) for n in range(8)])
+    kept[name] = _kept(g, u, leak)
+    np.testing.assert_allclose(updates[name], kept[name].sum(0), rtol=1e-5, atol=1e-6,
+                               err_msg=name)
+  shares = sum((kept[n] * tree[n]).reshape(3, -1).sum(1) for n in tree) / sum(
+      np.square(tree[n].astype(np.float64)).reshape(3, -1).sum(1) for n in tree)
+  for replica in np.asarray(state.weights):
+    np.testing.assert_allclose(replica, shares, rtol=1e-5)
+
+
 def test_rejects_leak_of_wrong_shape():
   with pytest.raises(ValueError, match=r"leak must have shape \(3,\)"):
     balancers.graddrop(num_tasks=3, leak=[0.1, 0.2])
