@@ -54,6 +54,9 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "hps"
+  # The compute dtype of training's forward and backward passes: "float32" or "bfloat16"
+  # (parameters, optimizer state, batch statistics, losses and Gramians stay float32).
+  config.model.dtype = "float32"
   # The network's options (docs/networks.md): any of them can be set here or with
   # --config.model.kwargs.<option>=<value>, and is checked against the network.
   config.model.kwargs = ml_collections.ConfigDict()

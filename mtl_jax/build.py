@@ -188,6 +188,13 @@ def check_shapes(model, image_shape, task_channels, config_name: str = "config",
           f" of shape {tuple(image_shape)} at scales {tuple(eval_scales)}: {e}") from e
 
 
+def compute_dtype(config: ml_collections.ConfigDict) -> Optional[Any]:
+  """``config.model.dtype`` as ``train.train_step``'s ``dtype``: None for float32 (no casts in
+  the program), else the jnp dtype."""
+  name = config.model.get("dtype", "float32")
+  return None if name == "float32" else jnp.dtype(name)
+
+
 def experiment(config: ml_collections.ConfigDict, *, with_data: bool = True) -> Experiment:
   """Everything a run of ``config`` needs, built once (see the module doc for the order).
 

@@ -17,8 +17,23 @@ def images_of(batch) -> jax.Array:
   return batch["image"].astype(jnp.float32) / 255.0
 
 
-def apply_train(model, params, batch_stats, inputs, method=None):
-  """``model.apply`` in training mode; returns (output, new batch stats)."""
+def cast_floating(tree, dtype):
+  """Every floating leaf of ``tree`` as ``dtype`` (integer leaves, e.g. labels, as they are)."""
+  return jax.tree_util.tree_map(
+      lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
+def apply_train(model, params, batch_stats, inputs, method=None, dtype=None):
+  """``model.apply`` in training mode; returns (output, new batch stats).
+
+  ``dtype``: the compute dtype (``config.model.dtype``; None: the
+  parameters', float32). The parameters and inputs are cast to it for this
+  pass, so every layer computes in it, while the parameters themselves, their
+  gradients (the cast's pull-back returns float32) and the batch statistics
+  (flax reduces them in float32) stay float32.
+  """
+  if dtype is not None:
+    params, inputs = cast_floating(params, dtype), cast_floating(inputs, dtype)
   out, mutated = model.apply({"params": params, "batch_stats": batch_stats}, inputs,
                              train=True, mutable=["batch_stats"], method=method)
   return out, mutated.get("batch_stats", {})
@@ -30,6 +45,7 @@ def global_mean_losses(tasks, preds, batch, axis_name) -> jax.Array:
   A task whose loss has several terms (``(sums [K], counts [K])``) gets
   ``sum_k sums_k / counts_k``, each term's count taken over the global batch.
   """
+  preds = cast_floating(preds, jnp.float32)  # Losses in float32 whatever the compute dtype.
   terms = [task.loss_terms(preds[task.name], batch) for task in tasks]
   sums = [jnp.atleast_1d(s).astype(jnp.float32) for s, _ in terms]
   counts = jax.lax.psum(
@@ -39,7 +55,7 @@ def global_mean_losses(tasks, preds, batch, axis_name) -> jax.Array:
   return jnp.stack([ratios[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:])])
 
 
-def losses(model, tasks, params, batch_stats, images, batch, axis_name):
+def losses(model, tasks, params, batch_stats, images, batch, axis_name, dtype=None):
   """The forward pass in training mode: (this device's share of the losses [T], batch stats)."""
-  preds, stats = apply_train(model, params, batch_stats, images)
+  preds, stats = apply_train(model, params, batch_stats, images, dtype=dtype)
   return global_mean_losses(tasks, preds, batch, axis_name), stats

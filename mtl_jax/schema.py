@@ -172,8 +172,12 @@ def _check_tasks(config: ml_collections.ConfigDict) -> None:
                   reserved=RESERVED["task"], what=f"task {name!r}")
 
 
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
 def _check_model(config: ml_collections.ConfigDict) -> None:
   check_name("config.model.name", config.model.name, models.REGISTRY)
+  check_name("config.model.dtype", config.model.get("dtype", "float32"), COMPUTE_DTYPES)
   check_options("config.model.kwargs", config.model.kwargs, models.REGISTRY[config.model.name],
                 reserved=RESERVED["model"], what=f"network {config.model.name!r}")
   wrapper = config.model.get("wrapper")

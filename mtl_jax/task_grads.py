@@ -115,7 +115,7 @@ def _head_weights(balancer, bal_state, like, nothing_shared: bool):
   return balancer.head_weights(bal_state).astype(like.dtype)
 
 
-def _decode_each_task(model, tasks, batch_stats, batch, axis_name):
+def _decode_each_task(model, tasks, batch_stats, batch, axis_name, dtype):
   """``(representations [T], params [T]) -> (this device's losses [T], batch stats)``.
 
   Task t's loss is computed from ``decode(representations[t], params[t])``:
@@ -134,7 +134,7 @@ def _decode_each_task(model, tasks, batch_stats, batch, axis_name):
     losses, stats = [], []
     for task, representation, task_params in zip(tasks, representations, params):
       preds, task_stats = forward.apply_train(model, task_params, batch_stats, representation,
-                                              method="decode")
+                                              method="decode", dtype=dtype)
       losses.append(forward.global_mean_losses([task], preds, batch, axis_name)[0])
       stats.append(task_stats)
     owners = {key: partition.owner(key, names) for key in stats[0]}
@@ -144,7 +144,7 @@ def _decode_each_task(model, tasks, batch_stats, batch, axis_name):
   return decode
 
 
-def _per_task_backward(state, images, batch, *, model, tasks, axis_name):
+def _per_task_backward(state, images, batch, *, model, tasks, axis_name, dtype):
   """The forward pass and every task's gradients of the representation and of ``decode``'s
   parameters.
 
@@ -158,21 +158,22 @@ def _per_task_backward(state, images, batch, *, model, tasks, axis_name):
   shared, specific = partition.split(parallel.varying(state.params, axis_name), names)
   representation, encoder_pullback, encoder_stats = jax.vjp(
       lambda shared, specific: forward.apply_train(model, partition.merge(shared, specific),
-                                                   state.batch_stats, images, method="encode"),
+                                                   state.batch_stats, images, method="encode",
+                                                   dtype=dtype),
       shared, specific, has_aux=True)
   params = partition.merge(shared, specific)
   if interface.coupled_decoders(model):
     def decode(representation, params):
       # From the encoder's updated statistics, as the full forward pass does.
       preds, stats = forward.apply_train(model, params, encoder_stats, representation,
-                                         method="decode")
+                                         method="decode", dtype=dtype)
       return forward.global_mean_losses(tasks, preds, batch, axis_name), stats
     local_losses, pullback, batch_stats = jax.vjp(decode, representation, params,
                                                   has_aux=True)
     eye = parallel.varying(jnp.eye(len(tasks), dtype=local_losses.dtype), axis_name)
     representation_grads, decode_grads = jax.vmap(pullback)(eye)
   else:
-    decode = _decode_each_task(model, tasks, encoder_stats, batch, axis_name)
+    decode = _decode_each_task(model, tasks, encoder_stats, batch, axis_name, dtype)
     copies = len(tasks)
     local_losses, pullback, batch_stats = jax.vjp(
         decode, (representation,) * copies, (params,) * copies, has_aux=True)
@@ -181,7 +182,7 @@ def _per_task_backward(state, images, batch, *, model, tasks, axis_name):
   return shared, local_losses, encoder_pullback, representation_grads, decode_grads, batch_stats
 
 
-def _param_level(state, images, batch, *, model, tasks, balancer, key, axis_name,
+def _param_level(state, images, batch, *, model, tasks, balancer, key, axis_name, dtype,
                  shard_task_grads):
   """Per-task gradients of the shared parameters, balanced (with ``shard_task_grads``, a
   shard per device for loss-level and Gramian methods: ``_balance_sharded``).
@@ -194,7 +195,8 @@ def _param_level(state, images, batch, *, model, tasks, balancer, key, axis_name
   """
   names = [task.name for task in tasks]
   shared, local_losses, encoder_pullback, representation_grads, decode_grads, batch_stats = (
-      _per_task_backward(state, images, batch, model=model, tasks=tasks, axis_name=axis_name))
+      _per_task_backward(state, images, batch, model=model, tasks=tasks, axis_name=axis_name,
+                         dtype=dtype))
   losses = jax.lax.psum(local_losses, axis_name)
   through_encoder = jax.vmap(lambda c: encoder_pullback(c)[0])(representation_grads)
   in_decode, specific_in_decode = partition.split(decode_grads, names)
@@ -284,10 +286,11 @@ def _balance_sharded(balancer, local_task_grads, bal_state, losses, key, axis_na
   return jax.tree_util.tree_unflatten(treedef, outs), bal_state
 
 
-def _feature_level(state, images, batch, *, model, tasks, balancer, key, axis_name):
+def _feature_level(state, images, batch, *, model, tasks, balancer, key, axis_name, dtype):
   """Per-task gradients of the shared representation, balanced, then one encoder backward."""
   shared, local_losses, encoder_pullback, representation_grads, decode_grads, batch_stats = (
-      _per_task_backward(state, images, batch, model=model, tasks=tasks, axis_name=axis_name))
+      _per_task_backward(state, images, batch, model=model, tasks=tasks, axis_name=axis_name,
+                         dtype=dtype))
   losses = jax.lax.psum(local_losses, axis_name)
   local_combined, bal_state = _balance_examples(balancer, representation_grads,
                                                 state.balancer_state, losses, key, axis_name)
@@ -298,12 +301,13 @@ def _feature_level(state, images, batch, *, model, tasks, balancer, key, axis_na
   return Gradients(jax.lax.psum(grads, axis_name), batch_stats, losses, bal_state)
 
 
-def _loss_level(state, images, batch, *, model, tasks, balancer, key, axis_name):
+def _loss_level(state, images, batch, *, model, tasks, balancer, key, axis_name, dtype):
   """The weights from the global losses, then one backward pass of ``sum_t w_t L_t``."""
   # The weights depend on the global losses, which need the forward pass:
   # take the pull-back of the loss vector once and apply it to the weights.
   local_losses, pullback, batch_stats = jax.vjp(
-      lambda p: forward.losses(model, tasks, p, state.batch_stats, images, batch, axis_name),
+      lambda p: forward.losses(model, tasks, p, state.batch_stats, images, batch, axis_name,
+                               dtype),
       parallel.varying(state.params, axis_name), has_aux=True)
   losses = jax.lax.psum(local_losses, axis_name)
   weights, bal_state = balancer.weigh(losses, state.balancer_state, key=key)
@@ -314,7 +318,7 @@ def _loss_level(state, images, batch, *, model, tasks, balancer, key, axis_name)
 
 def gradients(state, batch, *, model, tasks, balancer, key: jax.Array, level: str = "params",
               force_task_grads: bool = False, shard_task_grads: bool = False,
-              axis_name: str = parallel.AXIS) -> Gradients:
+              dtype=None, axis_name: str = parallel.AXIS) -> Gradients:
   """The balanced gradients of every parameter for this step (per-device code).
 
   Args:
@@ -331,6 +335,9 @@ def gradients(state, batch, *, model, tasks, balancer, key: jax.Array, level: st
     shard_task_grads: at the parameter level, sum the per-task gradients over
       devices a shard each (``_balance_sharded``; loss-level and Gramian
       methods, else ignored): the same update, ``1 / D`` of their memory.
+    dtype: the compute dtype of the network's passes (None: float32; see
+      ``forward.apply_train``). The representation and its per-task gradients
+      are then in it; parameter gradients, losses and Gramians are float32.
     axis_name: the data-parallel axis.
 
   Returns:
@@ -340,7 +347,8 @@ def gradients(state, batch, *, model, tasks, balancer, key: jax.Array, level: st
   if level not in LEVELS:
     raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
   images = forward.images_of(batch)
-  kwargs = dict(model=model, tasks=tasks, balancer=balancer, key=key, axis_name=axis_name)
+  kwargs = dict(model=model, tasks=tasks, balancer=balancer, key=key, axis_name=axis_name,
+                dtype=dtype)
   if not (balancer.needs_task_grads or force_task_grads):
     return _loss_level(state, images, batch, **kwargs)
   if level == "features":

@@ -48,7 +48,7 @@ MAX_SKIPS_IN_A_ROW = 10
 def train_step(state: TrainState, batch, *, model, tasks: Sequence[Any], balancer,
                tx: optax.GradientTransformation, level: str = "params",
                force_task_grads: bool = False, shard_task_grads: bool = False,
-               skip_nonfinite: bool = False, axis_name: str = parallel.AXIS):
+               skip_nonfinite: bool = False, dtype=None, axis_name: str = parallel.AXIS):
   """One update on the global batch (per-device code; collectives over ``axis_name``).
 
   Args:
@@ -68,6 +68,9 @@ def train_step(state: TrainState, batch, *, model, tasks: Sequence[Any], balance
       an inf keeps the whole state as it was (parameters, batch statistics,
       optimizer and balancer state; the step still advances) and reports
       ``metrics["skipped"] = 1``.
+    dtype: the compute dtype of the forward and backward passes
+      (``config.model.dtype``; None: float32). Parameters, optimizer and
+      balancer state, batch statistics, losses and Gramians stay float32.
     axis_name: the data-parallel axis.
 
   Returns:
@@ -78,7 +81,8 @@ def train_step(state: TrainState, batch, *, model, tasks: Sequence[Any], balance
   batch = {**batch, "step": state.step}  # For losses with a schedule (tasks.base).
   out = task_grads.gradients(state, batch, model=model, tasks=tasks, balancer=balancer,
                              key=key, level=level, force_task_grads=force_task_grads,
-                             shard_task_grads=shard_task_grads, axis_name=axis_name)
+                             shard_task_grads=shard_task_grads, dtype=dtype,
+                             axis_name=axis_name)
   updates, opt_state = tx.update(out.grads, state.opt_state, state.params)
   new_state = state.replace(
       step=state.step + 1, params=optax.apply_updates(state.params, updates),
@@ -269,7 +273,8 @@ def _train(exp: build.Experiment, workdir: str, checkpointer, writer, report):
       train_step, model=model, tasks=tasks, balancer=exp.balancer, tx=exp.tx,
       level=config.balancer.level, force_task_grads=config.balancer.force_task_grads,
       shard_task_grads=config.parallel.shard_task_grads,
-      skip_nonfinite=config.optimizer.skip_nonfinite), donate_argnums=(0,))
+      skip_nonfinite=config.optimizer.skip_nonfinite, dtype=build.compute_dtype(config)),
+      donate_argnums=(0,))
   scales, fusions = build.eval_scales_and_fusions(config)
   eval_fn = dp.compile(functools.partial(evaluate_lib.eval_step, model=model, tasks=tasks,
                                          scales=scales, fusions=fusions,
