@@ -34,7 +34,7 @@ from mtl_jax.models.encoders.conv import ConvEncoder
 from mtl_jax.models.encoders.resnet_dilated import DilatedResNet
 from mtl_jax.models.encoders.segnet import SegNetEncoder
 
-# name -> Module class taking widths, depths, norm, axis_name.
+# name -> Module class taking widths, depths, norm, axis_name, remat.
 REGISTRY = {
     "conv": ConvEncoder,
     "segnet": SegNetEncoder,
@@ -43,10 +43,12 @@ REGISTRY = {
 
 
 def get(name: str, *, widths: Sequence[int], depths: Optional[Sequence[int]] = None,
-        norm: str = "batch", axis_name: Optional[str] = None, **kwargs) -> nn.Module:
+        norm: str = "batch", axis_name: Optional[str] = None, remat: bool = False,
+        **kwargs) -> nn.Module:
   """Builds the encoder registered as ``name``.
 
-  ``depths`` (layers or blocks per stage) defaults to the encoder's own layout.
+  ``depths`` (layers or blocks per stage) defaults to the encoder's own layout;
+  ``remat`` rematerialises each stage in the backward pass.
 
   >>> get("conv", widths=(8, 16)).widths
   (8, 16)
@@ -56,4 +58,4 @@ def get(name: str, *, widths: Sequence[int], depths: Optional[Sequence[int]] = N
   if name not in REGISTRY:
     raise KeyError(f"unknown encoder {name!r}; known: {', '.join(sorted(REGISTRY))}")
   return REGISTRY[name](widths=tuple(widths), depths=None if depths is None else tuple(depths),
-                        norm=norm, axis_name=axis_name, **kwargs)
+                        norm=norm, axis_name=axis_name, remat=remat, **kwargs)

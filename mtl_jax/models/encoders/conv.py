@@ -59,6 +59,9 @@ class ConvEncoder(nn.Module):
     depths: ConvBlocks per stage (default: two each).
     norm: normalisation kind (see ``conv_block.norm_layer``).
     axis_name: data-parallel axis for batch norm.
+    remat: rematerialise each stage (``nn.remat``): its activations are
+      recomputed in the backward pass instead of kept; the same parameters
+      and gradients, less memory, one more forward pass of the encoder.
 
   Example:
     >>> import jax, jax.numpy as jnp
@@ -72,6 +75,7 @@ class ConvEncoder(nn.Module):
   depths: Optional[Sequence[int]] = None
   norm: str = "batch"
   axis_name: Optional[str] = None
+  remat: bool = False
 
   # The finest feature's stride relative to the input.
   INPUT_STRIDE = 1
@@ -85,7 +89,8 @@ class ConvEncoder(nn.Module):
     depths = self.default_depths(len(self.widths)) if self.depths is None else tuple(self.depths)
     if len(depths) != len(self.widths):
       raise ValueError(f"{type(self).__name__}: {len(self.widths)} widths but depths {depths}")
-    self.stages = [ConvStage(w, d, pool=i > 0, norm=self.norm, axis_name=self.axis_name)
+    stage = nn.remat(ConvStage, static_argnums=(2,)) if self.remat else ConvStage
+    self.stages = [stage(w, d, pool=i > 0, norm=self.norm, axis_name=self.axis_name)
                    for i, (w, d) in enumerate(zip(self.widths, depths))]
 
   def stage(self, i: int, x: jax.Array, train: bool) -> tuple[jax.Array, jax.Array]:

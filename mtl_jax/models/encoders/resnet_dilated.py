@@ -113,6 +113,7 @@ class DilatedResNet(nn.Module):
       the stem has ``widths[0] // 4``).
     depths: bottleneck blocks per stage (default ResNet-50's ``(3, 4, 6, 3)``).
     norm: normalisation kind; axis_name: data-parallel axis for batch norm.
+    remat: rematerialise each stage (as ``ConvEncoder``'s).
 
   Example:
     >>> import jax, jax.numpy as jnp
@@ -126,6 +127,7 @@ class DilatedResNet(nn.Module):
   depths: Optional[Sequence[int]] = None
   norm: str = "batch"
   axis_name: Optional[str] = None
+  remat: bool = False
 
   # The finest feature's stride relative to the input.
   INPUT_STRIDE = 4
@@ -139,10 +141,11 @@ class DilatedResNet(nn.Module):
     depths = self.default_depths(len(self.widths)) if self.depths is None else tuple(self.depths)
     if len(depths) != len(self.widths):
       raise ValueError(f"DilatedResNet: {len(self.widths)} widths but depths {depths}")
+    stage = nn.remat(ResNetStage, static_argnums=(2,)) if self.remat else ResNetStage
     stages = []
     for i, (width, depth) in enumerate(zip(self.widths, depths)):
       dilation = 2 ** (i - 1) if i >= 2 else 1
-      stages.append(ResNetStage(width, depth, stride=2 if i == 1 else 1, dilation=dilation,
+      stages.append(stage(width, depth, stride=2 if i == 1 else 1, dilation=dilation,
                                 stem=i == 0, norm=self.norm, axis_name=self.axis_name))
     self.stages = stages
 

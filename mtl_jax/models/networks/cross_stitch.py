@@ -96,10 +96,11 @@ class CrossStitch(nn.Module):
   self_weight: float = 0.9
   norm: str = "batch"
   axis_name: Optional[str] = None
+  remat: bool = False  # Rematerialise the encoder's stages (encoders.get).
 
   def setup(self):
     self.columns = [encoders.get(self.encoder, widths=self.widths, depths=self.depths,
-                                 norm=self.norm, axis_name=self.axis_name)
+                                 norm=self.norm, axis_name=self.axis_name, remat=self.remat)
                     for _ in self.task_channels]
     self.stitches = [CrossStitchUnit(self.self_weight) for _ in self.widths]
     self.decoders = {

@@ -85,6 +85,7 @@ class DenseMTL(nn.Module):
   encoder: str = "conv"
   depths: Optional[Sequence[int]] = None
   variant: str = "official"
+  remat: bool = False  # Rematerialise the encoder's stages (encoders.get).
 
   def setup(self):
     num_stages = len(self.widths)
@@ -101,7 +102,7 @@ class DenseMTL(nn.Module):
                        " (encoder stage indices, finest first)")
     tasks = tuple(self.task_channels)
     self.shared_encoder = encoders.get(self.encoder, widths=self.widths, depths=self.depths,
-                                       norm=self.norm, axis_name=self.axis_name)
+                                       norm=self.norm, axis_name=self.axis_name, remat=self.remat)
     self.decoders = {t: StagedDecoder(c, widths, self.norm, self.axis_name)
                      for t, c in self.task_channels.items()}
     exchange = {}

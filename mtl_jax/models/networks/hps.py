@@ -41,10 +41,11 @@ class HPS(nn.Module):
   axis_name: Optional[str] = None
   encoder: str = "conv"
   depths: Optional[Sequence[int]] = None
+  remat: bool = False  # Rematerialise the encoder's stages (encoders.get).
 
   def setup(self):
     self.shared_encoder = encoders.get(self.encoder, widths=self.widths, depths=self.depths,
-                                       norm=self.norm, axis_name=self.axis_name)
+                                       norm=self.norm, axis_name=self.axis_name, remat=self.remat)
     self.heads = {
         task: UNetDecoder(channels, tuple(self.widths[:-1]), self.norm, self.axis_name)
         for task, channels in self.task_channels.items()

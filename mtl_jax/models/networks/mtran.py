@@ -110,10 +110,11 @@ class MTRAN(nn.Module):
   cbam: str = "official"
   norm: str = "batch"
   axis_name: Optional[str] = None
+  remat: bool = False  # Rematerialise the encoder's stages (encoders.get).
 
   def setup(self):
     self.shared_encoder = encoders.get(self.encoder, widths=self.widths, depths=self.depths,
-                                       norm=self.norm, axis_name=self.axis_name)
+                                       norm=self.norm, axis_name=self.axis_name, remat=self.remat)
     self.branches = {
         task: MTRANBranch(channels, self.shared_encoder.INPUT_STRIDE, self.attention,
                           self.residual, self.reduction, self.cbam, self.norm, self.axis_name)

@@ -79,6 +79,7 @@ class SemBoost(nn.Module):
   axis_name: Optional[str] = None
   encoder: str = "conv"
   depths: Optional[Sequence[int]] = None
+  remat: bool = False  # Rematerialise the encoder's stages (encoders.get).
 
   def setup(self):
     missing = [t for t in _PAIR if t not in self.task_channels]
@@ -87,7 +88,7 @@ class SemBoost(nn.Module):
                        f" lacks {', '.join(missing)} (config.tasks.names)")
     num_up = len(self.widths) - 1
     self.shared_encoder = encoders.get(self.encoder, widths=self.widths, depths=self.depths,
-                                       norm=self.norm, axis_name=self.axis_name)
+                                       norm=self.norm, axis_name=self.axis_name, remat=self.remat)
     self.decoders = {t: UpSkipDecoder(c, self.decoder_width, num_up, self.up_skip, self.norm,
                                       self.axis_name)
                      for t, c in self.task_channels.items()}

@@ -48,11 +48,13 @@ class SingleTask(nn.Module):
   depths: Optional[Sequence[int]] = None
   norm: str = "batch"
   axis_name: Optional[str] = None
+  remat: bool = False  # Rematerialise the encoder's stages (encoders.get).
 
   def setup(self):
     self.networks = {
         task: HPS({task: channels}, widths=self.widths, norm=self.norm,
-                  axis_name=self.axis_name, encoder=self.encoder, depths=self.depths)
+                  axis_name=self.axis_name, encoder=self.encoder, depths=self.depths,
+                  remat=self.remat)
         for task, channels in self.task_channels.items()
     }
 
