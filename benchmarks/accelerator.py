@@ -28,16 +28,15 @@ import statistics
 import time
 
 import jax
-import numpy as np
 from absl import app
 from absl import flags
 
+from benchmarks import fabricated
 from mtl_jax import build
 from mtl_jax import cli
 from mtl_jax import parallel
 from mtl_jax import train
 from mtl_jax import train_state
-from mtl_jax.data import modalities
 
 _CONFIGS = flags.DEFINE_list("configs", ["configs/synthetic.py", "configs/nyuv2_hps.py"],
                              "Config files.")
@@ -65,27 +64,6 @@ def peak_tflops(device_kind: str):
   return next((peak for name, peak in PEAK_TFLOPS if name in device_kind), None)
 
 
-def fabricated_batch(input_keys, batch_size: int, height: int, width: int, num_classes: int,
-                     seed: int = 0) -> dict:
-  """A batch with valid values for every key (labels in range, positive depths, unit normals)."""
-  rng = np.random.default_rng(seed)
-  batch = {}
-  for key in input_keys:
-    modality = modalities.get(key)
-    shape = (batch_size, height, width) + ((modality.channels,) if modality.channels else ())
-    if key == "image":
-      value = rng.integers(0, 256, shape)
-    elif np.issubdtype(np.dtype(modality.dtype), np.integer):
-      value = rng.integers(0, num_classes, shape)
-    elif key == "normals":
-      value = rng.normal(size=shape)
-      value /= np.linalg.norm(value, axis=-1, keepdims=True)
-    else:
-      value = rng.uniform(0.5, 5.0, shape)
-    batch[key] = value.astype(modality.dtype)
-  return batch
-
-
 def _config(path: str, balancer: str, level: str, dtype: str):
   config, _ = cli.load([f"--config={path}", "--workdir=/tmp/unused",
                         f"--config.balancer.name={balancer}", f"--config.balancer.level={level}",
@@ -109,7 +87,7 @@ def measure(path: str, balancer: str, level: str, dtype: str) -> dict:
   height, width = exp.info.image_shape[:2]
   state = dp.replicate(train_state.create(jax.random.PRNGKey(0), exp.model, exp.tasks,
                                           exp.balancer, exp.tx, exp.info.image_shape))
-  batch = dp.shard_batch(fabricated_batch(exp.input_keys, config.input.batch_size, height,
+  batch = dp.shard_batch(fabricated.batch(exp.input_keys, config.input.batch_size, height,
                                           width, exp.info.num_classes))
   step = dp.compile(functools.partial(
       train.train_step, model=exp.model, tasks=exp.tasks, balancer=exp.balancer, tx=exp.tx,

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 
 from benchmarks import accelerator
+from benchmarks import fabricated
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,7 +36,7 @@ def test_peaks_of_known_devices_and_valid_fabricated_batches():
   assert accelerator.peak_tflops("NVIDIA H200") == 989.0
   assert accelerator.peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0
   assert accelerator.peak_tflops("TPU v5p") == 459.0 and accelerator.peak_tflops("cpu") is None
-  batch = accelerator.fabricated_batch(["image", "segmentation", "depth", "normals"], 2, 4, 6,
+  batch = fabricated.batch(["image", "segmentation", "depth", "normals"], 2, 4, 6,
                                        num_classes=5)
   assert batch["image"].dtype == np.uint8 and batch["segmentation"].max() < 5
   assert batch["depth"].min() > 0
