@@ -32,6 +32,7 @@ setuptools.setup(
         "tensorboardX",
         "tqdm",
         "matplotlib",
+        "flatbuffers",  # jax.export's serialization (mtl_jax.predict --export).
     ],
     extras_require={
         "test": ["pytest", "pytest-xdist", "nbmake", "nbformat", "nbclient", "ipykernel", "scipy"],

@@ -38,6 +38,9 @@ _SIGNAL = flags.DEFINE_enum("signal", "SIGKILL", ["SIGKILL", "SIGTERM", "SIGINT"
 _DAMAGE = flags.DEFINE_enum("damage", "none", ["none", "truncate", "flip"],
                             "What to do to the newest checkpoint after a kill.")
 _KILL_AGAIN = flags.DEFINE_float("kill_again", 0.3, "Probability of killing a rerun too.")
+_EARLIEST = flags.DEFINE_float("earliest", 0.0, "Kill moments are drawn from [earliest, 1] of"
+                               " the uninterrupted wall time (0.6 with --damage: checkpoints"
+                               " exist by then).")
 _STEPS = flags.DEFINE_integer("steps", 12, "Steps of the tiny run.")
 _WORKERS = flags.DEFINE_integer("worker_count", 0, "config.input.worker_count of the runs.")
 
@@ -131,14 +134,15 @@ def main(argv):
     raise RuntimeError(f"the uninterrupted run failed with status {status}")
   reference = _outcome(reference_dir)
   print(f"uninterrupted: {seconds:.1f} s, {_STEPS.value} steps; killing with {_SIGNAL.value}"
-        f" at uniform moments in [0, {seconds:.1f}] s", flush=True)
+        f" at uniform moments in [{_EARLIEST.value * seconds:.1f}, {seconds:.1f}] s",
+        flush=True)
   before = set(int(p) for p in os.listdir("/proc") if p.isdigit())
   identical = refused = damaged = 0
   for trial in range(_TRIALS.value):
     workdir = f"{_WORKDIR.value}/trial_{trial}"
     shutil.rmtree(workdir, ignore_errors=True)
     moments, runs = [], 0
-    kill_after = rng.uniform(0, seconds)
+    kill_after = rng.uniform(_EARLIEST.value * seconds, seconds)
     while True:
       runs += 1
       status, _, last = _run(workdir, kill_after)
@@ -150,7 +154,7 @@ def main(argv):
         damaged += bool(done)
         moment += done
       moments.append(moment)
-      kill_after = rng.uniform(0, seconds) if rng.random() < _KILL_AGAIN.value else None
+      kill_after = rng.uniform(_EARLIEST.value * seconds, seconds) if rng.random() < _KILL_AGAIN.value else None
     if status:
       designed = "no checkpoint in" in last  # Every checkpoint damaged: refuses, moves nothing.
       refused += designed

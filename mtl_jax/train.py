@@ -132,13 +132,19 @@ def restore(workdir: str, step: Optional[int] = None):
     preds = model.apply({"params": state.params, "batch_stats": state.batch_stats},
                         images, train=False)
   """
+  exp, state = restore_experiment(workdir, step)
+  return exp.tasks, exp.model, state
+
+
+def restore_experiment(workdir: str, step: Optional[int] = None):
+  """``(build.Experiment, TrainState)`` of the run in ``workdir`` (see ``restore``)."""
   exp = build.experiment(run_record.load(workdir), with_data=False)
   checkpointer = checkpoint_lib.Checkpointer(f"{workdir}/checkpoints")
   try:
     state, _ = checkpointer.restore(_state_target(exp), step)
   finally:
     checkpointer.close()
-  return exp.tasks, exp.model, state
+  return exp, state
 
 
 class OutOfSpace(RuntimeError):

@@ -34,7 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ["README.md"] + sorted(os.path.relpath(p, ROOT)
                               for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))
 DOCSTRINGS = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
-                    ) + ["mtl_jax/main.py"]
+                    ) + ["mtl_jax/main.py", "mtl_jax/predict.py"]
 # One device, as the docs' single-machine commands assume; tiny data for the training runs.
 ONE_DEVICE = ["--config.parallel.num_devices=1"]
 
@@ -105,8 +105,10 @@ def documented_commands() -> list[tuple[str, list[str]]]:
 
 COMMANDS = documented_commands()
 MAIN = [(p, a[3:]) for p, a in COMMANDS if a[:3] == ["python", "-m", "mtl_jax.main"]]
+# Commands of modules whose flags are checked (the benchmarks and mtl_jax.predict).
 BENCHMARKS = [(p, a[2], a[3:]) for p, a in COMMANDS
-              if a[:2] == ["python", "-m"] and a[2].startswith("benchmarks.")]
+              if a[:2] == ["python", "-m"] and (a[2].startswith("benchmarks.")
+                                               or a[2] == "mtl_jax.predict")]
 
 
 def overrides(text: str) -> list[str]:
@@ -129,7 +131,8 @@ def test_every_documented_command_is_checked():
   kinds = {"mtl_jax.main", "benchmarks", "pip", "pytest"}
   for where, argv in COMMANDS:
     kind = ("mtl_jax.main" if argv[:3] == ["python", "-m", "mtl_jax.main"] else
-            "benchmarks" if argv[:2] == ["python", "-m"] and argv[2].startswith("benchmarks.")
+            "benchmarks" if argv[:2] == ["python", "-m"] and (
+                argv[2].startswith("benchmarks.") or argv[2] == "mtl_jax.predict")
             else argv[0])
     assert kind in kinds, f"{where} shows a command no test runs: {' '.join(argv)}"
 
