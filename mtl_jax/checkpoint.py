@@ -5,10 +5,14 @@ and balancer state, step, key) and the input pipeline's iterator state, so a
 run restarted on the same workdir continues exactly where it stopped.
 
 Every checkpoint is sealed once orbax has committed it: ``<step>/SEALED.json``
-lists each of its files with its size and SHA-256 (``seal``). Restoring the
-newest checkpoint first verifies it against its seal, then restores it; one
-that fails either way (a truncated, deleted, emptied or flipped file, a
-missing manifest, an empty step directory) is named in one warning, moved aside
+lists each of its files with its size and SHA-256 (``seal``), written by a
+background thread as soon as the commit is done (in a multi-process run, at
+the next save). Restoring the newest checkpoint first verifies it against its
+seal, then restores it and checks that every floating-point value is finite
+(training never checkpoints a non-finite state, so one that is was damaged;
+this also catches most damage to a checkpoint killed between its commit and
+its seal); one that fails any of these (a truncated, deleted, emptied or
+flipped file, a missing manifest, an empty step directory) is named in one warning, moved aside
 to ``<directory>_damaged/<step>`` (never deleted; only a ``repair`` checkpointer,
 the training run's, moves anything) and the next newest is tried. When none
 restores, ``CheckpointError`` names each one and why, and nothing is moved: a
@@ -22,9 +26,11 @@ import logging as py_logging
 import os
 import re
 import shutil
+import threading
 from typing import Any, Optional
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
@@ -68,6 +74,22 @@ def seal(step_dir: str) -> None:
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+
+
+def nonfinite_leaves(tree) -> list[str]:
+  """The paths of the floating-point leaves of ``tree`` (host arrays) holding a NaN or an inf.
+
+  A state with any is never checkpointed, and one restored with any is damaged.
+
+  >>> nonfinite_leaves({"a": np.ones(2), "b": {"c": np.array([1.0, np.nan])}, "d": np.int32(3)})
+  ["['b']['c']"]
+  """
+  bad = []
+  for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+    leaf = np.asarray(leaf)
+    if np.issubdtype(leaf.dtype, np.floating) and not np.all(np.isfinite(leaf)):
+      bad.append(jax.tree_util.keystr(path))
+  return bad
 
 
 def verify(step_dir: str) -> Optional[str]:
@@ -141,6 +163,9 @@ class Checkpointer:
                                           item_names=("state", "data"))
     self._unsealed: list[int] = []
     self._failed = False  # A save failed and was reported: closing raises nothing more.
+    self._seal_lock = threading.Lock()
+    self._sealer: Optional[threading.Thread] = None
+    self._sealer_error: Optional[Exception] = None
 
   def latest_step(self) -> Optional[int]:
     """The newest saved step, or None when there is no checkpoint."""
@@ -163,6 +188,27 @@ class Checkpointer:
       self._manager.save(step, args=args)
     except Exception as e:  # Orbax reports a failed write as OSError or ValueError.
       raise self._save_error(e) from e
+    if jax.process_count() == 1:  # Several processes wait together: they seal at the next save.
+      self._sealer = threading.Thread(target=self._seal_in_background, daemon=True,
+                                      name=f"seal checkpoint {step}")
+      self._sealer.start()
+
+  def _seal_in_background(self) -> None:
+    """Seals the pending save as soon as orbax has committed it (the window in which a kill
+    leaves a committed checkpoint unsealed is then the hashing's, not a checkpoint interval)."""
+    try:
+      self._manager.wait_until_finished()
+      self._seal_pending()
+    except Exception as e:  # pylint: disable=broad-except
+      self._sealer_error = e  # Raised, as the failed save it is, by the next save or wait.
+
+  def _seal_pending(self) -> None:
+    with self._seal_lock:
+      if jax.process_index() == 0:
+        for step in self._unsealed:
+          if os.path.isdir(self.step_dir(step)):  # Not already removed by max_to_keep.
+            seal(self.step_dir(step))
+      self._unsealed = []
 
   def _seal_committed(self) -> None:
     """Waits for the background save, then seals what it committed.
@@ -173,14 +219,16 @@ class Checkpointer:
         previous checkpoint, verified.
     """
     try:
+      if self._sealer is not None:
+        self._sealer.join()
+        self._sealer = None
+      if self._sealer_error is not None:
+        error, self._sealer_error = self._sealer_error, None
+        raise error
       self._manager.wait_until_finished()
-      if jax.process_index() == 0:
-        for step in self._unsealed:
-          if os.path.isdir(self.step_dir(step)):  # Not already removed by max_to_keep.
-            seal(self.step_dir(step))
+      self._seal_pending()
     except Exception as e:  # pylint: disable=broad-except
       raise self._save_error(e) from e
-    self._unsealed = []
 
   def _save_error(self, e: Exception) -> CheckpointError:
     step, self._unsealed, self._failed = (self._unsealed or [None])[-1], [], True
@@ -212,6 +260,10 @@ class Checkpointer:
       restored = self._manager.restore(step, args=args)
     except Exception as e:  # Orbax's errors on a damaged checkpoint have many types.
       raise CheckpointError(_reason(e)) from e
+    bad = nonfinite_leaves(restored.state)
+    if bad:
+      raise CheckpointError(f"{len(bad)} leaves hold NaN or inf values (first: {bad[0]}); no"
+                            " finite state was checkpointed like that")
     return restored.state, dict(restored.data or {})
 
   def restore(self, target: Any, step: Optional[int] = None) -> tuple[Any, dict]:

@@ -188,7 +188,7 @@ def _check_finite(step: int, values: dict[str, float], state_fn, checkpointer,
   leaf of the state (``state_fn()``, read only then) and the checkpoint to resume from."""
   bad = {k: v for k, v in values.items() if not np.isfinite(v)}
   if bad:
-    leaves = train_state_lib.nonfinite_leaves(state_fn())
+    leaves = checkpoint_lib.nonfinite_leaves(state_fn())
     where = f"; first non-finite state leaf: {leaves[0]}" if leaves else ""
     raise FloatingPointError(
         f"non-finite training values at step {step}: {bad}{where}. Lower"
@@ -298,7 +298,7 @@ def _train(exp: build.Experiment, workdir: str, checkpointer, writer, report):
 
   def save(step):
     host_state = dp.unreplicate(state_r)
-    bad = train_state_lib.nonfinite_leaves(host_state)
+    bad = checkpoint_lib.nonfinite_leaves(host_state)
     if bad:
       raise FloatingPointError(
           f"non-finite training state at step {step} (first: {bad[0]}; {len(bad)} leaves):"

@@ -6,7 +6,6 @@ from typing import Any
 import flax
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from mtl_jax.models import partition
 
@@ -46,18 +45,3 @@ def create(rng: jax.Array, model, tasks, balancer, tx, image_shape) -> TrainStat
       step=jnp.zeros((), jnp.int32), params=params,
       batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params),
       balancer_state=balancer.init(shared), rng=step_rng)
-
-
-def nonfinite_leaves(tree) -> list[str]:
-  """The paths of the floating-point leaves of ``tree`` (host arrays) holding a NaN or an inf.
-
-  >>> import numpy as np
-  >>> nonfinite_leaves({"a": np.ones(2), "b": {"c": np.array([1.0, np.nan])}, "d": np.int32(3)})
-  ["['b']['c']"]
-  """
-  bad = []
-  for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-    leaf = np.asarray(leaf)
-    if np.issubdtype(leaf.dtype, np.floating) and not np.all(np.isfinite(leaf)):
-      bad.append(jax.tree_util.keystr(path))
-  return bad

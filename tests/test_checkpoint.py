@@ -135,3 +135,38 @@ def test_an_unfinished_temporary_directory_is_not_a_checkpoint(two_checkpoints):
   ckpt.close()
   assert data == {"position": 10}
   assert sorted(os.listdir(two_checkpoints)) == ["10", "8"]  # Cleaned up by the run.
+
+
+def test_a_checkpoint_is_sealed_as_soon_as_it_is_committed(tmp_path):
+  # Not at the next save: a run killed in between must not leave its newest checkpoint
+  # unverifiable for a whole checkpoint interval.
+  import time  # pylint: disable=g-import-not-at-top
+  ckpt = checkpoint.Checkpointer(str(tmp_path / "checkpoints"), repair=True)
+  try:
+    ckpt.save(4, _state(4), {"position": 4})
+    deadline = time.time() + 60
+    seal = tmp_path / "checkpoints" / "4" / checkpoint.SEAL
+    while not seal.exists() and time.time() < deadline:
+      time.sleep(0.05)
+    assert seal.exists()
+    assert checkpoint.verify(str(tmp_path / "checkpoints" / "4")) is None
+  finally:
+    ckpt.close()
+
+
+def test_a_restored_state_with_nan_is_damaged_and_the_previous_one_restores(tmp_path):
+  # Training never checkpoints a non-finite state: one that restores with NaN was damaged
+  # (e.g. bytes flipped before its seal was written).
+  directory = str(tmp_path / "checkpoints")
+  ckpt = checkpoint.Checkpointer(directory, max_to_keep=3, repair=True)
+  ckpt.save(8, _state(8), {"position": 8})
+  bad = _state(10)
+  bad["b"]["c"][1] = np.nan
+  ckpt.save(10, bad, {"position": 10})
+  ckpt.close()
+  ckpt = checkpoint.Checkpointer(directory, repair=True)
+  state, data = ckpt.restore(_target())
+  ckpt.close()
+  assert data == {"position": 8}
+  np.testing.assert_array_equal(state["w"], _state(8)["w"])
+  assert os.listdir(f"{directory}_damaged") == ["10"]
