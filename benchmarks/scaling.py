@@ -37,12 +37,19 @@ from mtl_jax import train
 from mtl_jax import train_state
 from mtl_jax.data import modalities
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/synthetic.py", "Config file.")
-_DEVICES = flags.DEFINE_list("devices", ["1", "8", "64"], "Device counts.")
-_PER_DEVICE = flags.DEFINE_integer("per_device_batch", 2, "Examples per device.")
-_BALANCERS = flags.DEFINE_list("balancers", ["ew", "imtl_g", "graddrop"], "Balancers.")
-_LEVELS = flags.DEFINE_list("levels", ["features", "params"], "Levels of the gradient methods.")
-_TABLE = flags.DEFINE_bool("table", False, "Print a Markdown table, not JSON lines.")
+
+
+def _define_flags():
+  """The command's flags, defined when it runs (the tests import ``measure`` beside modules
+  that define ``--config`` themselves)."""
+  global _CONFIG, _DEVICES, _PER_DEVICE, _BALANCERS, _LEVELS, _TABLE  # pylint: disable=global-statement
+  _CONFIG = config_flags.DEFINE_config_file("config", "configs/synthetic.py", "Config file.")
+  _DEVICES = flags.DEFINE_list("devices", ["1", "8", "64"], "Device counts.")
+  _PER_DEVICE = flags.DEFINE_integer("per_device_batch", 2, "Examples per device.")
+  _BALANCERS = flags.DEFINE_list("balancers", ["ew", "imtl_g", "graddrop"], "Balancers.")
+  _LEVELS = flags.DEFINE_list("levels", ["features", "params"], "Levels of the gradient methods.")
+  _TABLE = flags.DEFINE_bool("table", False, "Print a Markdown table, not JSON lines.")
+
 
 COLLECTIVES = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all",
                "collective-permute")
@@ -155,4 +162,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   sys.exit(app.run(main))

@@ -168,11 +168,16 @@ def write(predictor: Predictor, images: Sequence[str], out: str) -> list[str]:
   return panels
 
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "The run's workdir.")
-_IMAGES = flags.DEFINE_list("images", None, "Image files (PNG, JPEG, ...).")
-_OUT = flags.DEFINE_string("out", None, "Where predictions go.")
-_STEP = flags.DEFINE_integer("step", None, "The checkpoint (default: the newest).")
-_EXPORT = flags.DEFINE_string("export", None, "Also write the exported inference function here.")
+def _define_flags():
+  """The command's flags, defined when it runs: importing this module (a notebook, the
+  tests, beside ``mtl_jax.main``'s ``--workdir``) defines none."""
+  global _WORKDIR, _IMAGES, _OUT, _STEP, _EXPORT  # pylint: disable=global-statement
+  _WORKDIR = flags.DEFINE_string("workdir", None, "The run's workdir.")
+  _IMAGES = flags.DEFINE_list("images", None, "Image files (PNG, JPEG, ...).")
+  _OUT = flags.DEFINE_string("out", None, "Where predictions go.")
+  _STEP = flags.DEFINE_integer("step", None, "The checkpoint (default: the newest).")
+  _EXPORT = flags.DEFINE_string("export", None,
+                                "Also write the exported inference function here.")
 
 
 def main(argv):
@@ -193,4 +198,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)
