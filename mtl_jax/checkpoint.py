@@ -5,9 +5,9 @@ and balancer state, step, key) and the input pipeline's iterator state, so a
 run restarted on the same workdir continues exactly where it stopped.
 
 Every checkpoint is sealed once orbax has committed it: ``<step>/SEALED.json``
-lists each of its files with its size and SHA-256 (``seal``), written by a
-background thread as soon as the commit is done (in a multi-process run, at
-the next save). Restoring the newest checkpoint first verifies it against its
+lists each of its files with its size and SHA-256 (``seal``), written as soon
+as the commit is done (``seal_if_done``, which the training loop calls every
+step; in a multi-process run, at the next save). Restoring the newest checkpoint first verifies it against its
 seal, then restores it and checks that every floating-point value is finite
 (training never checkpoints a non-finite state, so one that is was damaged;
 this also catches most damage to a checkpoint killed between its commit and
@@ -26,7 +26,6 @@ import logging as py_logging
 import os
 import re
 import shutil
-import threading
 from typing import Any, Optional
 
 import jax
@@ -163,9 +162,7 @@ class Checkpointer:
                                           item_names=("state", "data"))
     self._unsealed: list[int] = []
     self._failed = False  # A save failed and was reported: closing raises nothing more.
-    self._seal_lock = threading.Lock()
-    self._sealer: Optional[threading.Thread] = None
-    self._sealer_error: Optional[Exception] = None
+
 
   def latest_step(self) -> Optional[int]:
     """The newest saved step, or None when there is no checkpoint."""
@@ -188,27 +185,20 @@ class Checkpointer:
       self._manager.save(step, args=args)
     except Exception as e:  # Orbax reports a failed write as OSError or ValueError.
       raise self._save_error(e) from e
-    if jax.process_count() == 1:  # Several processes wait together: they seal at the next save.
-      self._sealer = threading.Thread(target=self._seal_in_background, daemon=True,
-                                      name=f"seal checkpoint {step}")
-      self._sealer.start()
 
-  def _seal_in_background(self) -> None:
-    """Seals the pending save as soon as orbax has committed it (the window in which a kill
-    leaves a committed checkpoint unsealed is then the hashing's, not a checkpoint interval)."""
-    try:
-      self._manager.wait_until_finished()
-      self._seal_pending()
-    except Exception as e:  # pylint: disable=broad-except
-      self._sealer_error = e  # Raised, as the failed save it is, by the next save or wait.
+  def seal_if_done(self) -> None:
+    """Seals the save in flight if orbax has committed it (a cheap check; call it often).
 
-  def _seal_pending(self) -> None:
-    with self._seal_lock:
-      if jax.process_index() == 0:
-        for step in self._unsealed:
-          if os.path.isdir(self.step_dir(step)):  # Not already removed by max_to_keep.
-            seal(self.step_dir(step))
-      self._unsealed = []
+    The window in which a kill leaves the newest checkpoint committed but
+    unsealed is then a step, not a checkpoint interval. In a multi-process
+    run the processes wait for a save together, so they seal at the next save.
+
+    Raises:
+      CheckpointError: the save failed (see ``save``).
+    """
+    if (self._unsealed and jax.process_count() == 1
+        and not self._manager.is_saving_in_progress()):
+      self._seal_committed()
 
   def _seal_committed(self) -> None:
     """Waits for the background save, then seals what it committed.
@@ -219,16 +209,14 @@ class Checkpointer:
         previous checkpoint, verified.
     """
     try:
-      if self._sealer is not None:
-        self._sealer.join()
-        self._sealer = None
-      if self._sealer_error is not None:
-        error, self._sealer_error = self._sealer_error, None
-        raise error
       self._manager.wait_until_finished()
-      self._seal_pending()
+      if jax.process_index() == 0:
+        for step in self._unsealed:
+          if os.path.isdir(self.step_dir(step)):  # Not already removed by max_to_keep.
+            seal(self.step_dir(step))
     except Exception as e:  # pylint: disable=broad-except
       raise self._save_error(e) from e
+    self._unsealed = []
 
   def _save_error(self, e: Exception) -> CheckpointError:
     step, self._unsealed, self._failed = (self._unsealed or [None])[-1], [], True

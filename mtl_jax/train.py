@@ -340,6 +340,7 @@ def _train(exp: build.Experiment, workdir: str, checkpointer, writer, report):
         batch = next(train_iter)
         state_r, step_metrics = step_fn(state_r, dp.shard_batch(batch))
         pending.append((step, step_metrics))
+        checkpointer.seal_if_done()  # The last save, once committed: sealed within a step.
         is_last = step == num_steps
         if step % config.schedule.log_every == 0 or is_last or stop.requested:
           flush()

@@ -50,7 +50,7 @@ def _gramian_spy(seen):
                                 weigh_gramian)
 
 
-def _step(model, variables, balancer, level, dtype, batch):
+def _step(model, variables, balancer, level, dtype, batch, trace_only=False):
   tx = optax.sgd(0.1)
   state = train_state.TrainState(
       step=np.zeros((), np.int32), params=variables["params"],
@@ -59,6 +59,8 @@ def _step(model, variables, balancer, level, dtype, batch):
   dp = parallel.DataParallel("shard_map", 1)
   step = dp.compile(functools.partial(train.train_step, model=model, tasks=setup.TASKS,
                                       balancer=balancer, tx=tx, level=level, dtype=dtype))
+  if trace_only:  # What the balancer is given is known once traced.
+    return jax.eval_shape(step, state, batch)
   return jax.device_get(step(state, dp.shard_batch(batch)))
 
 
@@ -69,15 +71,15 @@ def test_balancers_get_float32_gramians_and_the_documented_gradients(level, give
   # parameter gradients (float32). Gramians and losses: float32.
   model, variables = setup_model
   seen = {}
-  _step(model, variables, _spy(seen), level, BF16, setup.make_batch(0))
+  _step(model, variables, _spy(seen), level, BF16, setup.make_batch(0), trace_only=True)
   assert seen["grads"] == {jnp.dtype(given)}, seen
   assert seen["losses"] == jnp.float32
-  _step(model, variables, _gramian_spy(seen), level, BF16, setup.make_batch(0))
+  _step(model, variables, _gramian_spy(seen), level, BF16, setup.make_batch(0),
+        trace_only=True)
   assert seen["gram"] == jnp.float32
 
 
-@pytest.mark.parametrize("name, level", [("ew", "params"), ("imtl_g", "features"),
-                                         ("mgda", "params")])
+@pytest.mark.parametrize("name, level", [("ew", "params"), ("imtl_g", "features")])
 def test_a_bfloat16_step_keeps_float32_state_and_is_the_float32_step_to_bf16_precision(
     name, level, setup_model):
   model, variables = setup_model

@@ -28,8 +28,12 @@ def workdir(tmp_path_factory, data_dir):
   return path
 
 
-def test_predictions_at_the_training_size_are_the_network_on_the_image(workdir):
-  predictor = predict.load(workdir)
+@pytest.fixture(scope="module")
+def predictor(workdir):
+  return predict.load(workdir)
+
+
+def test_predictions_at_the_training_size_are_the_network_on_the_image(workdir, predictor):
   assert predictor.image_shape == (16, 24)
   image = np.random.default_rng(0).integers(0, 256, (16, 24, 3)).astype(np.uint8)
   tasks, model, state = train.restore(workdir)
@@ -46,14 +50,13 @@ def test_predictions_at_the_training_size_are_the_network_on_the_image(workdir):
       np.testing.assert_allclose(got[task.name], want, rtol=1e-4, atol=1e-4)
 
 
-def test_an_image_of_its_own_size_gives_predictions_of_that_size(workdir, tmp_path):
+def test_an_image_of_its_own_size_gives_predictions_of_that_size(predictor, tmp_path):
   # A PNG of our own making, another size and aspect, and a grey JPEG.
   rng = np.random.default_rng(1)
   png, jpeg = str(tmp_path / "mine.png"), str(tmp_path / "grey.jpg")
   Image.fromarray(rng.integers(0, 256, (37, 50, 3)).astype(np.uint8)).save(png)
   Image.fromarray(rng.integers(0, 256, (9, 13)).astype(np.uint8)).save(jpeg)
   out = str(tmp_path / "out")
-  predictor = predict.load(workdir)
   panels = predict.write(predictor, [png, jpeg], out)
   assert panels == [os.path.join(out, "mine.png"), os.path.join(out, "grey.png")]
   seg = np.load(os.path.join(out, "mine_segmentation.npy"))
@@ -68,8 +71,7 @@ def test_an_image_of_its_own_size_gives_predictions_of_that_size(workdir, tmp_pa
     assert image.size[0] > 3 * image.size[1]  # Four panels side by side.
 
 
-def test_the_exported_function_reloads_and_gives_the_same_predictions(workdir):
-  predictor = predict.load(workdir)
+def test_the_exported_function_reloads_and_gives_the_same_predictions(predictor):
   blob = predict.export(predictor)
   exported = jax.export.deserialize(bytearray(blob))
   images = np.random.default_rng(2).integers(0, 256, (3, 16, 24, 3)).astype(np.uint8)

@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CONFIGS = sorted(os.path.splitext(os.path.basename(p))[0]
                  for pattern in ("nyuv2_*.py", "cityscapes_*.py")
                  for p in glob.glob(os.path.join(ROOT, "configs", pattern)))
-TRAINED = [c for c in CONFIGS if c.startswith("nyuv2_") or c == "cityscapes_hps"]
+TRAINED = ["cityscapes_hps", "nyuv2_hps", "nyuv2_mtran"]
 TRACED = sorted(set(CONFIGS) - set(TRAINED))
 
 
