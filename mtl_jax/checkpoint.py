@@ -6,8 +6,8 @@ run restarted on the same workdir continues exactly where it stopped.
 
 Every checkpoint is sealed once orbax has committed it: ``<step>/SEALED.json``
 lists each of its files with its size and SHA-256 (``seal``), written as soon
-as the commit is done (``seal_if_done``, which the training loop calls every
-step; in a multi-process run, at the next save). Restoring the newest checkpoint first verifies it against its
+as the commit is done (a thread polls orbax's progress flag, ``seal_if_done``;
+in a multi-process run, at the next save). Restoring the newest checkpoint first verifies it against its
 seal, then restores it and checks that every floating-point value is finite
 (training never checkpoints a non-finite state, so one that is was damaged;
 this also catches most damage to a checkpoint killed between its commit and
@@ -26,6 +26,8 @@ import logging as py_logging
 import os
 import re
 import shutil
+import threading
+import time
 from typing import Any, Optional
 
 import jax
@@ -162,6 +164,7 @@ class Checkpointer:
                                           item_names=("state", "data"))
     self._unsealed: list[int] = []
     self._failed = False  # A save failed and was reported: closing raises nothing more.
+    self._seal_lock = threading.Lock()
 
 
   def latest_step(self) -> Optional[int]:
@@ -180,25 +183,46 @@ class Checkpointer:
     state = jax.device_get(state)
     args = ocp.args.Composite(state=ocp.args.StandardSave(state),
                               data=ocp.args.JsonSave(data_state or {}))
-    self._unsealed.append(step)
+    with self._seal_lock:
+      self._unsealed.append(step)
     try:
       self._manager.save(step, args=args)
     except Exception as e:  # Orbax reports a failed write as OSError or ValueError.
       raise self._save_error(e) from e
+    if jax.process_count() == 1:
+      threading.Thread(target=self._seal_soon, daemon=True, name=f"seal {step}").start()
 
-  def seal_if_done(self) -> None:
-    """Seals the save in flight if orbax has committed it (a cheap check; call it often).
+  def seal_if_done(self) -> bool:
+    """Seals the save in flight if orbax has committed it (a cheap check, no waiting).
 
-    The window in which a kill leaves the newest checkpoint committed but
-    unsealed is then a step, not a checkpoint interval. In a multi-process
-    run the processes wait for a save together, so they seal at the next save.
-
-    Raises:
-      CheckpointError: the save failed (see ``save``).
+    Returns whether nothing is left to do (no save in flight). A thread started
+    by ``save`` calls it every 50 ms until then, so the window in which a kill
+    leaves the newest checkpoint committed but unsealed is the hashing's, not
+    a checkpoint interval. It only reads orbax's progress flag and the files;
+    waiting for a save (and reporting its failure) stays with ``save``,
+    ``wait`` and ``close``. In a multi-process run the processes seal at the
+    next save.
     """
-    if (self._unsealed and jax.process_count() == 1
-        and not self._manager.is_saving_in_progress()):
-      self._seal_committed()
+    with self._seal_lock:
+      if not self._unsealed or jax.process_count() > 1:
+        return True
+      if self._manager.is_saving_in_progress():
+        return False
+      sealed = []
+      for step in self._unsealed:
+        if os.path.isdir(self.step_dir(step)):  # Committed (a failed save has no step dir).
+          if not os.path.exists(os.path.join(self.step_dir(step), SEAL)):
+            seal(self.step_dir(step))
+          sealed.append(step)
+      self._unsealed = [step for step in self._unsealed if step not in sealed]
+      return True
+
+  def _seal_soon(self) -> None:
+    try:
+      while not self.seal_if_done():
+        time.sleep(0.05)
+    except Exception:  # pylint: disable=broad-except
+      pass  # A full disk, a closed manager: the next save, wait or close reports a failure.
 
   def _seal_committed(self) -> None:
     """Waits for the background save, then seals what it committed.
@@ -210,13 +234,14 @@ class Checkpointer:
     """
     try:
       self._manager.wait_until_finished()
-      if jax.process_index() == 0:
-        for step in self._unsealed:
-          if os.path.isdir(self.step_dir(step)):  # Not already removed by max_to_keep.
-            seal(self.step_dir(step))
+      with self._seal_lock:
+        if jax.process_index() == 0:
+          for step in self._unsealed:
+            if os.path.isdir(self.step_dir(step)):  # Not already removed by max_to_keep.
+              seal(self.step_dir(step))
+        self._unsealed = []
     except Exception as e:  # pylint: disable=broad-except
       raise self._save_error(e) from e
-    self._unsealed = []
 
   def _save_error(self, e: Exception) -> CheckpointError:
     step, self._unsealed, self._failed = (self._unsealed or [None])[-1], [], True

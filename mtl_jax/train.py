@@ -340,13 +340,14 @@ def _train(exp: build.Experiment, workdir: str, checkpointer, writer, report):
         batch = next(train_iter)
         state_r, step_metrics = step_fn(state_r, dp.shard_batch(batch))
         pending.append((step, step_metrics))
-        checkpointer.seal_if_done()  # The last save, once committed: sealed within a step.
         is_last = step == num_steps
         if step % config.schedule.log_every == 0 or is_last or stop.requested:
           flush()
         if step % config.schedule.checkpoint_every == 0 or is_last or stop.requested:
           flush()
           save(step)
+          if is_last:
+            checkpointer.wait()  # Sealed before final.json says the run is complete.
         if step % config.eval.every_steps == 0 or is_last:
           results = report.record(step, evaluation(state_r))
           progress.write(f"step {step}: " + ", ".join(
