@@ -9,14 +9,12 @@
 Without an argument the method is ``imtl_rwl`` (the MTRAN paper's Algorithm 1).
 ``config.balancer.kwargs`` starts with the method's research options at their
 defaults (torchjd's conventions; each balancer's docstring gives the others),
-so any of them can be overridden on the command line. The sweep over every
-method at one level:
+so any of them can be overridden on the command line. A sweep over every
+method, both levels and two seeds starts from ``configs/synthetic.py`` (whose
+balancer options are empty, so each method gets its own defaults):
 
-    for m in ew uw dwa rlw gls famo imtl_l imtl_g imtl imtl_rwl mgda pcgrad \
-             cagrad graddrop nash_mtl aligned_mtl upgrad; do
-      python -m mtl_jax.main --config=configs/synthetic_balancer.py:$m \
-          --config.balancer.level=params --workdir=/tmp/mtl_jax/balancers/$m
-    done
+    python -m mtl_jax.sweep --config=configs/synthetic.py --workdir=/tmp/mtl_jax/sweep \
+        --balancers=ew,imtl_g,pcgrad,cagrad:c=0.4 --levels=params,features --seeds=0,1
 """
 
 from ml_collections import config_dict

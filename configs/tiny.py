@@ -21,4 +21,5 @@ def get_config():
   config.schedule.log_every = 2
   config.schedule.checkpoint_every = 2
   config.eval.every_steps = 3
+  config.eval.num_images = 0
   return config

@@ -101,6 +101,8 @@ def build_tasks(config: ml_collections.ConfigDict, info: data.DatasetInfo) -> li
     options = dict(config.tasks.get(name, {}))
     if "num_classes" in inspect.signature(tasks_lib.REGISTRY[name]).parameters:
       options["num_classes"] = info.num_classes
+    if "class_names" in inspect.signature(tasks_lib.REGISTRY[name]).parameters:
+      options["class_names"] = tuple(info.class_names)
     try:
       task = tasks_lib.get(name, **options)
     except ValueError as e:

@@ -72,6 +72,18 @@ def mean_iou(cm: jax.Array) -> jax.Array:
   return iou.sum() / present.sum()
 
 
+def class_iou(cm: jax.Array) -> jax.Array:
+  """Each class's intersection over union, fractions ``[C]``; NaN where the union is empty.
+
+  >>> [round(float(x), 4) for x in class_iou(jnp.array([[3, 1, 0], [0, 2, 0], [0, 0, 0]]))]
+  [0.75, 0.6667, nan]
+  """
+  cm = jnp.asarray(cm).astype(jnp.float32)
+  tp = jnp.diagonal(cm)
+  union = cm.sum(axis=0) + cm.sum(axis=1) - tp
+  return jnp.where(union > 0, tp / jnp.where(union > 0, union, 1.0), jnp.nan)
+
+
 def pixel_accuracy(cm: jax.Array) -> jax.Array:
   """Fraction of counted pixels predicted correctly: ``trace(cm) / sum(cm)``.
 

@@ -35,6 +35,7 @@ from PIL import Image
 from mtl_jax import build
 from mtl_jax import checkpoint as checkpoint_lib
 from mtl_jax import forward
+from mtl_jax import panels as panels_lib
 from mtl_jax import run_record
 from mtl_jax import train
 
@@ -121,38 +122,6 @@ def read_image(path: str) -> np.ndarray:
     raise PredictError(f"{path}: not an image that can be read ({e})") from e
 
 
-def panel(image: np.ndarray, predictions: dict[str, np.ndarray], class_names, path: str) -> None:
-  """The image and each task's prediction side by side, written as a PNG."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-  from matplotlib import patches  # pylint: disable=g-import-not-at-top
-  shown = [("image", image)] + list(predictions.items())
-  fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3.2), squeeze=False)
-  for ax, (name, value) in zip(axes[0], shown):
-    ax.set_title(name)
-    ax.axis("off")
-    if name == "image":
-      ax.imshow(value)
-    elif name == "segmentation":
-      colours = plt.get_cmap("tab20", max(len(class_names), 1))
-      ax.imshow(value, cmap=colours, vmin=-0.5, vmax=len(class_names) - 0.5,
-                interpolation="nearest")
-      present = sorted(set(np.unique(value).tolist()) & set(range(len(class_names))))
-      ax.legend(handles=[patches.Patch(color=colours(c), label=class_names[c]) for c in present],
-                loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, fontsize=7,
-                frameon=False)
-    elif name == "depth":
-      ax.imshow(value, cmap="viridis")
-    elif name == "normals":
-      ax.imshow(np.clip((value + 1.0) / 2.0, 0.0, 1.0))
-    else:
-      ax.imshow(value if value.ndim == 2 else value[..., 0])
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-
-
 def write(predictor: Predictor, images: Sequence[str], out: str) -> list[str]:
   """Predicts every image file and writes its ``.npy`` files and panel; returns the panels."""
   os.makedirs(out, exist_ok=True)
@@ -164,7 +133,7 @@ def write(predictor: Predictor, images: Sequence[str], out: str) -> list[str]:
     for task, value in predictions.items():
       np.save(os.path.join(out, f"{name}_{task}.npy"), value)
     panels.append(os.path.join(out, f"{name}.png"))
-    panel(image, predictions, predictor.class_names, panels[-1])
+    panels_lib.predictions(image, predictions, predictor.class_names, panels[-1])
   return panels
 
 

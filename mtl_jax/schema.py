@@ -32,7 +32,7 @@ from mtl_jax.models import multi_scale
 
 # Parameters the library sets itself: never options in a config.
 RESERVED = {"model": ("task_channels", "axis_name"), "wrapper": ("network",),
-            "balancer": ("num_tasks",), "task": ("num_classes",)}
+            "balancer": ("num_tasks",), "task": ("num_classes", "class_names")}
 
 
 class ConfigError(ValueError):
@@ -83,6 +83,7 @@ RANGES = (
     ("schedule.step_every", "int", 0, False),
     ("schedule.step_factor", "float>", 0.0, False),
     ("eval.max_batches", "int", 0, False),
+    ("eval.num_images", "int", 0, False),
     ("parallel.num_devices", "int", 1, True),
     ("parallel.num_processes", "int", 1, True),
     ("parallel.process_id", "int", 0, True),

@@ -13,6 +13,7 @@ evaluates (``evaluate``) and writes the metrics (``summary``, ``protocol``).
 import contextlib
 import errno
 import functools
+import json
 import os
 import shutil
 from typing import Any, Optional, Sequence
@@ -29,6 +30,10 @@ from mtl_jax import build
 from mtl_jax import checkpoint as checkpoint_lib
 from mtl_jax import epochs
 from mtl_jax import evaluate as evaluate_lib
+from mtl_jax import forward
+from mtl_jax import optim
+from mtl_jax import panels
+from mtl_jax import parameter_table
 from mtl_jax import parallel
 from mtl_jax import preemption
 from mtl_jax import progress as progress_lib
@@ -330,11 +335,26 @@ def _train(exp: build.Experiment, workdir: str, checkpointer, writer, report):
     if not all(np.isfinite(v) for v in values.values()):
       _check_finite(step, values, lambda: dp.unreplicate(state_r), checkpointer, workdir)
 
-  flush = lambda: _flush(pending, dp, writer, progress, check_step)
+  flush = lambda: _flush(pending, dp, writer, progress, check_step, optim.schedule(config))
+  write_panel = _panel_writer(exp, config, workdir, writer) if writer.primary else None
+
+  def evaluate_and_show(step):
+    results = report.record(step, evaluation(state_r))
+    progress.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()
+                                               if "/iou/" not in k))
+    if write_panel is not None:
+      write_panel(step, dp.unreplicate(state_r))
+    writer.flush()
+    return results
+
   progress = progress_lib.Progress(start, num_steps, config.input.batch_size)
+  writer.config(run_record.flat(json.loads(run_record.to_json(config))))
+  progress.write(parameter_table.table(state.params))
   try:
     if start == 0 and config.eval.at_start:
-      results = report.record(0, evaluation(state_r))
+      progress.write("step 0: evaluating the untrained network (compiling the evaluation)...")
+      results = evaluate_and_show(0)
+    progress.write(f"step {start + 1}: compiling the train step...")
     with preemption.StopOnSignal() as stop:
       for step in range(start + 1, num_steps + 1):
         batch = next(train_iter)
@@ -349,26 +369,69 @@ def _train(exp: build.Experiment, workdir: str, checkpointer, writer, report):
           if is_last:
             checkpointer.wait()  # Sealed before final.json says the run is complete.
         if step % config.eval.every_steps == 0 or is_last:
-          results = report.record(step, evaluation(state_r))
-          progress.write(f"step {step}: " + ", ".join(
-              f"{k} {v:.4g}" for k, v in results.items()))
+          results = evaluate_and_show(step)
         if stop.requested:
           raise preemption.Stopped(stop.signum, step, workdir)
   finally:
     progress.close()
     train_iter.close()
+  done = [f"results: {report.path}"]
+  if write_panel is not None:
+    done.append(f"predictions: {os.path.join(workdir, PANEL_FILE)}")
+  done.append(f"TensorBoard: tensorboard --logdir {os.path.join(workdir, 'tensorboard')}")
+  print(f"{workdir}: done at step {num_steps}; " + "; ".join(done), flush=True)
   return results
 
 
-def _flush(pending, dp, writer, progress, check) -> None:
+PANEL_FILE = "predictions.png"
+
+
+def _panel_writer(exp: build.Experiment, config, workdir: str, writer):
+  """``write(step, host_state)``: ``predictions.png`` of the first ``config.eval.num_images``
+  test examples (ground truth and predictions), also as a TensorBoard image; None when
+  the config asks for none."""
+  count = min(config.eval.get("num_images", 0), len(exp.source.eval))
+  if not count:
+    return None
+  batch = next(pipeline.eval_batches(exp.source.eval, keys=exp.input_keys, batch_size=count,
+                                     max_batches=1))
+  model, tasks = exp.model, tuple(exp.tasks)
+  shown = [t.name for t in tasks if t.name in batch]
+
+  @jax.jit
+  def predict(params, batch_stats, images):
+    outputs = model.apply({"params": params, "batch_stats": batch_stats},
+                          forward.images_of({"image": images}), train=False)
+    return {task.name: task.predict(outputs[task.name]) for task in tasks}
+
+  def write(step, state):
+    predicted = jax.device_get(predict(state.params, state.batch_stats, batch["image"]))
+    path = os.path.join(workdir, PANEL_FILE)
+    panels.truth_and_predictions(batch["image"], {t: batch[t] for t in shown},
+                                 {t: predicted[t] for t in shown}, exp.info.class_names, path,
+                                 title=f"step {step}")
+    writer.image("predictions", step, path)
+
+  return write
+
+
+def _flush(pending, dp, writer, progress, check, learning_rate) -> None:
   """Reads pending step metrics (the host sync), checks each step's
-  (``check(step, values)`` raises at a bad one), logs the last."""
+  (``check(step, values)`` raises at a bad one), and writes their means since the last
+  write (losses, task weights; with the learning rate and the throughput) to
+  ``train.jsonl`` and TensorBoard, and the last step's to the progress bar."""
   if not pending:
     return
   host = jax.device_get([(step, dp.unreplicate(m)) for step, m in pending])
   pending.clear()
+  rows = []
   for step, values in host:
     values = {k: float(v) for k, v in values.items()}
     check(step, values)
-  writer.scalars(step, values)
-  progress.update(step, values)
+    rows.append(values)
+  means = {k: float(np.mean([r[k] for r in rows])) for k in rows[-1] if k != "skipped"}
+  rate = progress.update(step, values)
+  means["learning_rate"] = float(learning_rate(step))
+  if rate is not None:
+    means["images_per_second"] = rate
+  writer.training(step, means)

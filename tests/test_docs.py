@@ -9,6 +9,9 @@ continuations joined, ``&&`` split, one-variable ``for`` loops expanded):
   data: the config checks, the tasks, the network traced at its image size,
   the balancer), as on a one-device machine; the README's commands also train
   one step on a tiny synthetic set;
+* ``python -m mtl_jax.sweep ...``: parsed by the sweep's command line into
+  its runs, every run's config loaded with its overrides, the first and the
+  last built up to the data;
 * ``python -m benchmarks.<name> ...``: the module exists, defines every flag
   given, and its ``--config`` and overrides load;
 * ``pip install ...`` and ``pytest``: the README's test command is CI's.
@@ -28,6 +31,7 @@ import pytest
 
 from mtl_jax import build
 from mtl_jax import cli
+from mtl_jax import sweep
 from mtl_jax import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -105,6 +109,7 @@ def documented_commands() -> list[tuple[str, list[str]]]:
 
 COMMANDS = documented_commands()
 MAIN = [(p, a[3:]) for p, a in COMMANDS if a[:3] == ["python", "-m", "mtl_jax.main"]]
+SWEEPS = [(p, a[3:]) for p, a in COMMANDS if a[:3] == ["python", "-m", "mtl_jax.sweep"]]
 # Commands of modules whose flags are checked (the benchmarks and mtl_jax.predict).
 BENCHMARKS = [(p, a[2], a[3:]) for p, a in COMMANDS
               if a[:2] == ["python", "-m"] and (a[2].startswith("benchmarks.")
@@ -128,9 +133,11 @@ def _id(where, args):
 
 def test_every_documented_command_is_checked():
   assert len(MAIN) >= 20 and len(BENCHMARKS) >= 5  # The docs show what they should.
-  kinds = {"mtl_jax.main", "benchmarks", "pip", "pytest"}
+  assert len(SWEEPS) >= 3
+  kinds = {"mtl_jax.main", "mtl_jax.sweep", "benchmarks", "pip", "pytest"}
   for where, argv in COMMANDS:
     kind = ("mtl_jax.main" if argv[:3] == ["python", "-m", "mtl_jax.main"] else
+            "mtl_jax.sweep" if argv[:3] == ["python", "-m", "mtl_jax.sweep"] else
             "benchmarks" if argv[:2] == ["python", "-m"] and (
                 argv[2].startswith("benchmarks.") or argv[2] == "mtl_jax.predict")
             else argv[0])
@@ -149,6 +156,18 @@ def test_main_command_reaches_the_data(where, args):
   config, workdir = cli.load(args + ONE_DEVICE)
   assert workdir
   build.experiment(config, with_data=False)
+
+
+@pytest.mark.parametrize("where, args", SWEEPS, ids=[_id(w, a) for w, a in SWEEPS])
+def test_sweep_command_parses_into_runs_that_build(where, args):
+  values, _, runs = sweep.parse(args + ([] if "--report" in " ".join(args) else ONE_DEVICE))
+  if "report" in values:
+    assert not runs and values["report"]
+    return
+  assert runs, f"{where}: no runs"
+  config_file = values["config"]
+  sweep.check(config_file, runs, build=False)
+  sweep.check(config_file, [runs[0], runs[-1]])
 
 
 README_RUNS = [(w, a) for w, a in MAIN if w == "README.md"]

@@ -58,6 +58,41 @@ def test_tiny_run_writes_metrics_and_checkpoints(tiny_config, tmp_path):
   assert os.listdir(workdir / "tensorboard")
   step, _ = final_state(str(workdir))
   assert step == 6
+  # Each class's IoU, named; their mean over the classes present is the mIoU.
+  names = ("floor", "wall", "ceiling", "sphere", "box", "cylinder", "cone")
+  ious = [rows[-1][f"segmentation/iou/{n}"] for n in names]
+  present = [v for v in ious if v is not None]
+  assert present and rows[-1]["segmentation/miou"] == pytest.approx(np.mean(present), rel=1e-5)
+  training = read_jsonl(workdir / "train.jsonl")
+  assert [r["step"] for r in training] == [2, 4, 6]  # schedule.log_every = 2.
+  for row in training:
+    assert {"loss/segmentation", "weight/depth", "learning_rate", "images_per_second"} <= set(row)
+
+
+def test_training_log_holds_means_since_the_last_line_and_the_panel(tiny_config, tmp_path,
+                                                                    capsys):
+  tiny_config.schedule.num_steps = 4
+  tiny_config.schedule.log_every = 1
+  train.train_and_evaluate(tiny_config, str(tmp_path / "every"))
+  every = read_jsonl(tmp_path / "every" / "train.jsonl")
+  tiny_config.schedule.log_every = 2
+  tiny_config.eval.num_images = 2
+  capsys.readouterr()
+  train.train_and_evaluate(tiny_config, str(tmp_path / "pairs"))
+  pairs = read_jsonl(tmp_path / "pairs" / "train.jsonl")
+  assert [r["step"] for r in every] == [1, 2, 3, 4] and [r["step"] for r in pairs] == [2, 4]
+  for i, row in enumerate(pairs):
+    for key in ("loss/segmentation", "loss/depth", "loss/normals"):
+      want = (every[2 * i][key] + every[2 * i + 1][key]) / 2
+      assert row[key] == pytest.approx(want, rel=1e-6), key
+    assert row["learning_rate"] == every[2 * i + 1]["learning_rate"]
+  out = capsys.readouterr().out
+  assert "shared_encoder" in out and "total" in out  # The parameter table.
+  assert "step 1: compiling the train step..." in out
+  assert f"done at step 4; results: {tmp_path / 'pairs' / 'final.json'}" in out
+  panel = tmp_path / "pairs" / "predictions.png"
+  assert f"predictions: {panel}" in out and panel.stat().st_size > 0
+  assert not (tmp_path / "every" / "predictions.png").exists()  # eval.num_images = 0.
 
 
 class _Interrupt:
@@ -112,6 +147,9 @@ def test_interrupted_then_resumed_run_is_bit_identical(tiny_config, tmp_path, mo
   assert resumed == full
   assert read_jsonl(os.path.join(resumed_dir, "metrics.jsonl")) == read_jsonl(
       os.path.join(full_dir, "metrics.jsonl"))
+  no_rate = lambda rows: [{k: v for k, v in r.items() if k != "images_per_second"} for r in rows]
+  assert no_rate(read_jsonl(os.path.join(resumed_dir, "train.jsonl"))) == no_rate(
+      read_jsonl(os.path.join(full_dir, "train.jsonl")))
   # The reported summary (last evaluation, mean of the last ones) survives resuming.
   assert read_json(os.path.join(resumed_dir, "final.json")) == read_json(
       os.path.join(full_dir, "final.json"))

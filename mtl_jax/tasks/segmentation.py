@@ -64,6 +64,7 @@ class Segmentation:
   sr_temperature: float = 1.0
   sr_warmup_steps: int = 0
   sr_form: str = "paper"
+  class_names: tuple[str, ...] = ()
 
   name = "segmentation"
   higher_is_better = {"miou": True, "pixel_acc": True}
@@ -140,7 +141,13 @@ class Segmentation:
     return {"confusion": acc["confusion"] + cm}
 
   def metric_result(self, acc: Any) -> dict[str, jax.Array]:
-    """``{"miou", "pixel_acc"}`` in percent, float32 scalars."""
+    """``{"miou", "pixel_acc"}`` in percent, float32 scalars; with ``class_names``, also
+    each class's IoU in percent as ``"iou/<class>"`` (NaN for a class absent from both
+    ground truth and prediction)."""
     cm = acc["confusion"]
-    return {"miou": 100.0 * metrics.mean_iou(cm),
-            "pixel_acc": 100.0 * metrics.pixel_accuracy(cm)}
+    results = {"miou": 100.0 * metrics.mean_iou(cm),
+               "pixel_acc": 100.0 * metrics.pixel_accuracy(cm)}
+    if self.class_names:
+      per_class = 100.0 * metrics.class_iou(cm)
+      results.update({f"iou/{name}": per_class[c] for c, name in enumerate(self.class_names)})
+    return results
