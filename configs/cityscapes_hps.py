@@ -14,6 +14,10 @@ evaluation and the mean of the last 10, as the papers do.
 19 classes: ``--config.dataset.num_classes=19`` (no published single-task
 numbers: no Δm unless ``config.eval.single_task_baselines`` names files). The
 official release: ``--config.dataset.source=official`` (depth in metres).
+
+Weights start random, as in MTAN's code and the balancer papers that reuse its
+setting (CAGrad, Nash-MTL, FAMO); ``config.model.pretrained`` loads ImageNet
+weights into ``model.kwargs.encoder=segnet`` at full width instead (docs/networks.md).
 """
 
 from configs import default

@@ -5,6 +5,10 @@
 
 The setting: ``configs/paper_setting.py``.
 Needs the Cityscapes dataset (``config.dataset.manual_dir``: see mtl_jax/data/cityscapes.py).
+
+Weights start random, as in MTAN's code and the balancer papers that reuse its
+setting (CAGrad, Nash-MTL, FAMO); ``config.model.pretrained`` loads ImageNet
+weights into a full-width ``segnet`` encoder instead (docs/networks.md).
 """
 
 from configs import default

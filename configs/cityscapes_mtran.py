@@ -6,6 +6,10 @@
 The setting (``configs/paper_setting.py``): segmentation and depth, Adam at
 1e-4, 200 epochs with the learning rate halved after 100.
 Needs the Cityscapes dataset (``config.dataset.manual_dir``: see mtl_jax/data/cityscapes.py).
+
+Weights start random, as in MTAN's code and the balancer papers that reuse its
+setting (CAGrad, Nash-MTL, FAMO); ``config.model.pretrained`` loads ImageNet
+weights into a full-width ``segnet`` encoder instead (docs/networks.md).
 """
 
 from configs import default

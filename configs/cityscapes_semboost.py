@@ -7,6 +7,14 @@ The setting: ``configs/paper_setting.py`` (depth and segmentation, the paper's
 tasks; adding "normals" to ``config.tasks.names`` on NYUv2 gives normals a
 plain decoder).
 Needs the Cityscapes dataset (``config.dataset.manual_dir``: see mtl_jax/data/cityscapes.py).
+
+From ImageNet weights, as the field starts such ResNet encoders (a torchvision
+``resnet50`` state dict; ``.pth`` needs torch, ``.safetensors`` does not)::
+
+    python -m mtl_jax.main --config=configs/cityscapes_semboost.py \
+        --workdir=/tmp/mtl_jax/cityscapes_semboost_imagenet \
+        --config.model.pretrained=/data/resnet50.pth --config.model.kwargs.input_norm=imagenet \
+        --config.optimizer.backbone_lr_scale=0.1
 """
 
 from configs import default

@@ -12,6 +12,10 @@ reports the last evaluation and the mean of the last 10, as the papers do.
 
 Other balancers: ``--config.balancer.name=imtl_g`` (docs/reproducing.md has the
 sweep). A short trial: ``--config.schedule.num_epochs=0.05``.
+
+Weights start random, as in MTAN's code and the balancer papers that reuse its
+setting (CAGrad, Nash-MTL, FAMO); ``config.model.pretrained`` loads ImageNet
+weights into ``model.kwargs.encoder=segnet`` at full width instead (docs/networks.md).
 """
 
 from configs import default

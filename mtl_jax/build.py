@@ -28,6 +28,7 @@ import ml_collections
 import optax
 
 from mtl_jax import balancers as balancers_lib
+from mtl_jax import backbone
 from mtl_jax import baselines as baselines_lib
 from mtl_jax import data
 from mtl_jax import epochs
@@ -221,6 +222,7 @@ def experiment(config: ml_collections.ConfigDict, *, with_data: bool = True) -> 
   model = build_model(config, tasks)
   check_shapes(model, info.image_shape, {t.name: t.channels for t in tasks},
                eval_scales=tuple(config.eval.get("scales", ())))
+  backbone.check(config, model)
   balancer = build_balancer(config, len(tasks))
   higher_is_better = metrics.flatten({t.name: t.higher_is_better for t in tasks})
   try:
@@ -236,7 +238,8 @@ def experiment(config: ml_collections.ConfigDict, *, with_data: bool = True) -> 
   else:
     config = config.copy_and_resolve_references()
   return Experiment(config=config, info=info, source=source, tasks=tasks, model=model,
-                    balancer=balancer, tx=optim.optimizer(config), baselines=baselines,
+                    balancer=balancer, tx=optim.optimizer(config, backbone.labels(model)),
+                    baselines=baselines,
                     higher_is_better=higher_is_better)
 
 

@@ -70,6 +70,10 @@ def get_config() -> ml_collections.ConfigDict:
   # exits on every block) or "hmsa" (multi-scale attention); its options below,
   # e.g. exit_width, or tasks / train_scale / attention_width / attention_stage.
   config.model.wrapper = config_dict.placeholder(str)
+  # ImageNet weights for the encoder (resnet50_dilated or segnet at full width): a
+  # torchvision state dict, .pth (needs torch) or .safetensors; with
+  # model.kwargs.input_norm="imagenet" (mtl_jax/backbone.py).
+  config.model.pretrained = config_dict.placeholder(str)
   config.model.wrapper_kwargs = ml_collections.ConfigDict()  # Options, as model.kwargs.
 
   config.tasks = ml_collections.ConfigDict()
@@ -111,6 +115,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.optimizer.learning_rate = 1e-3
   config.optimizer.weight_decay = 0.0
   config.optimizer.grad_clip_norm = 0.0  # 0: no clipping.
+  # The encoder's learning rate relative to the rest (e.g. 0.1 for a pretrained backbone).
+  config.optimizer.backbone_lr_scale = 1.0
   # Skip a step whose losses, gradients or new state are not finite (the whole state stays
   # as it was) instead of stopping the run; it stops after 10 skipped steps in a row.
   config.optimizer.skip_nonfinite = False

@@ -32,6 +32,7 @@ from mtl_jax import parallel
 from mtl_jax import preemption
 from mtl_jax import schema
 from mtl_jax import train
+from mtl_jax.models import pretrained
 from mtl_jax import workdir_lock
 
 _CONFIG, _WORKDIR = cli.define()
@@ -58,6 +59,8 @@ def main(argv):
     sys.exit(cli.USAGE_ERROR)
   except data.DataError as e:
     sys.exit(f"Dataset {config.dataset.name!r} of config {config_file}: {e}")
+  except pretrained.PretrainedError as e:
+    sys.exit(f"Pretrained weights of config {config_file}: {e}")
   except (workdir_lock.WorkdirBusy, checkpoint.CheckpointError, train.OutOfSpace,
           FloatingPointError) as e:
     sys.exit(str(e))

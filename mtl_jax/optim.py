@@ -12,13 +12,13 @@ OPTIMIZERS = {
 DECAYS = ("constant", "cosine", "step")
 
 
-def schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
-  """Linear warm-up, then constant, cosine or step decay of the learning rate.
+def schedule(config: ml_collections.ConfigDict, scale: float = 1.0) -> optax.Schedule:
+  """Linear warm-up, then constant, cosine or step decay of the learning rate (times ``scale``).
 
   "step" multiplies the rate by ``schedule.step_factor`` every
   ``schedule.step_every`` steps (StepLR; the papers halve it once, at half time).
   """
-  lr, sched = config.optimizer.learning_rate, config.schedule
+  lr, sched = config.optimizer.learning_rate * scale, config.schedule
   warmup = sched.warmup_steps
   if sched.decay == "constant":
     after = optax.constant_schedule(lr)
@@ -34,11 +34,24 @@ def schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
   return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), after], [warmup])
 
 
-def optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """The optax optimizer named by ``config.optimizer.name`` with the schedule above."""
+def optimizer(config: ml_collections.ConfigDict,
+              backbone_labels=None) -> optax.GradientTransformation:
+  """The optax optimizer named by ``config.optimizer.name`` with the schedule above.
+
+  With ``config.optimizer.backbone_lr_scale`` other than 1 and ``backbone_labels``
+  (``params -> {leaf: "backbone" | "rest"}``, ``mtl_jax.backbone.labels``), the
+  backbone's leaves get the same optimizer at the scaled learning rate
+  (``optax.multi_transform``); clipping, when set, still sees every gradient.
+  """
   opt = config.optimizer
   kwargs = {"weight_decay": opt.weight_decay} if opt.name == "adamw" else {}
-  tx = OPTIMIZERS[opt.name](schedule(config), **kwargs)
+  scale = opt.get("backbone_lr_scale", 1.0)
+  if scale != 1.0 and backbone_labels is not None:
+    tx = optax.multi_transform({"backbone": OPTIMIZERS[opt.name](schedule(config, scale), **kwargs),
+                                "rest": OPTIMIZERS[opt.name](schedule(config), **kwargs)},
+                               backbone_labels)
+  else:
+    tx = OPTIMIZERS[opt.name](schedule(config), **kwargs)
   if opt.name != "adamw" and opt.weight_decay:
     tx = optax.chain(optax.add_decayed_weights(opt.weight_decay), tx)
   if opt.grad_clip_norm:

@@ -79,6 +79,7 @@ RANGES = (
     ("input.worker_buffer_size", "int", 1, False),
     ("optimizer.weight_decay", "float", 0.0, False),
     ("optimizer.grad_clip_norm", "float", 0.0, False),
+    ("optimizer.backbone_lr_scale", "float", 0.0, False),
     ("schedule.warmup_steps", "int", 0, False),
     ("schedule.step_every", "int", 0, False),
     ("schedule.step_factor", "float>", 0.0, False),

@@ -25,6 +25,7 @@ import numpy as np
 import optax
 from absl import logging
 
+from mtl_jax import backbone
 from mtl_jax import baselines as baselines_lib
 from mtl_jax import build
 from mtl_jax import checkpoint as checkpoint_lib
@@ -272,7 +273,9 @@ def _train(exp: build.Experiment, workdir: str, checkpointer, writer, report):
       shard_index=jax.process_index(), shard_count=jax.process_count())
   state = train_state_lib.create(jax.random.PRNGKey(config.seed), model, tasks, exp.balancer,
                                  exp.tx, exp.info.image_shape)
-  if checkpointer.latest_step() is not None:
+  if checkpointer.latest_step() is None:
+    state = backbone.initialise(config, model, state)  # ImageNet weights, if configured.
+  else:
     state, data_state = checkpointer.restore(state)
     train_iter.set_state(data_state["iterator"])
     logging.warning("Resuming from step %d in %s", int(state.step), workdir)

@@ -44,11 +44,12 @@ REGISTRY = {
 
 def get(name: str, *, widths: Sequence[int], depths: Optional[Sequence[int]] = None,
         norm: str = "batch", axis_name: Optional[str] = None, remat: bool = False,
-        **kwargs) -> nn.Module:
+        input_norm: str = "unit", **kwargs) -> nn.Module:
   """Builds the encoder registered as ``name``.
 
   ``depths`` (layers or blocks per stage) defaults to the encoder's own layout;
-  ``remat`` rematerialises each stage in the backward pass.
+  ``remat`` rematerialises each stage in the backward pass; ``input_norm``
+  ("unit" or "imagenet", ``blocks.input_norm``) is how it normalises the images.
 
   >>> get("conv", widths=(8, 16)).widths
   (8, 16)
@@ -58,4 +59,5 @@ def get(name: str, *, widths: Sequence[int], depths: Optional[Sequence[int]] = N
   if name not in REGISTRY:
     raise KeyError(f"unknown encoder {name!r}; known: {', '.join(sorted(REGISTRY))}")
   return REGISTRY[name](widths=tuple(widths), depths=None if depths is None else tuple(depths),
-                        norm=norm, axis_name=axis_name, remat=remat, **kwargs)
+                        norm=norm, axis_name=axis_name, remat=remat, input_norm=input_norm,
+                        **kwargs)

@@ -5,6 +5,8 @@ from typing import Optional, Sequence
 import flax.linen as nn
 import jax
 
+from mtl_jax.models.blocks import input_norm as input_norm_lib
+
 from mtl_jax.models.blocks.conv_block import ConvBlock
 
 
@@ -76,6 +78,7 @@ class ConvEncoder(nn.Module):
   norm: str = "batch"
   axis_name: Optional[str] = None
   remat: bool = False
+  input_norm: str = "unit"  # How the images are normalised first (blocks.input_norm).
 
   # The finest feature's stride relative to the input.
   INPUT_STRIDE = 1
@@ -92,12 +95,16 @@ class ConvEncoder(nn.Module):
     stage = nn.remat(ConvStage, static_argnums=(2,)) if self.remat else ConvStage
     self.stages = [stage(w, d, pool=i > 0, norm=self.norm, axis_name=self.axis_name)
                    for i, (w, d) in enumerate(zip(self.widths, depths))]
+    input_norm_lib.check(self.input_norm)
 
   def stage(self, i: int, x: jax.Array, train: bool) -> tuple[jax.Array, jax.Array]:
     """Stage ``i`` alone: ``(inner, out)``."""
+    if i == 0:
+      x = input_norm_lib.normalize(x, self.input_norm)
     return self.stages[i](x, train)
 
   def __call__(self, x: jax.Array, train: bool) -> tuple[jax.Array, ...]:
+    x = input_norm_lib.normalize(x, self.input_norm)
     features = []
     for stage in self.stages:
       _, x = stage(x, train)

@@ -5,6 +5,8 @@ from typing import Optional, Sequence
 import flax.linen as nn
 import jax
 
+from mtl_jax.models.blocks import input_norm as input_norm_lib
+
 from mtl_jax.models.blocks.conv_block import norm_layer
 
 # Bottleneck blocks per stage in ResNet-50 (He et al. 2016).
@@ -16,9 +18,11 @@ EXPANSION = 4
 class Bottleneck(nn.Module):
   """``relu(x' + norm(conv1x1(relu(norm(conv3x3(relu(norm(conv1x1(x)))))))))``.
 
-  The 3x3 convolution carries the stride and the dilation (ResNet v1.5); the
-  shortcut ``x'`` is ``x``, or a 1x1 conv-norm projection when the stride or
-  the channel count changes. ``[B, H, W, C]`` -> ``[B, H / stride, W / stride, width]``.
+  The 3x3 convolution carries the stride and the dilation (ResNet v1.5), padded
+  by the dilation on every side as torchvision pads it (so ImageNet weights give
+  the same features, ``mtl_jax.models.pretrained``); the shortcut ``x'`` is
+  ``x``, or a 1x1 conv-norm projection when the stride or the channel count
+  changes. ``[B, H, W, C]`` -> ``[B, H / stride, W / stride, width]``.
 
   Attributes:
     width: output channels (the inner 3x3 convolution has ``width // 4``).
@@ -50,8 +54,9 @@ class Bottleneck(nn.Module):
       return norm_layer(self.norm, features, train, self.axis_name)(y)
 
     y = nn.relu(norm(nn.Conv(inner, (1, 1), use_bias=bias)(x), inner))
+    pad = ((self.dilation, self.dilation),) * 2
     y = nn.Conv(inner, (3, 3), strides=self.stride, kernel_dilation=self.dilation,
-                use_bias=bias)(y)
+                padding=pad, use_bias=bias)(y)
     y = nn.relu(norm(y, inner))
     y = norm(nn.Conv(self.width, (1, 1), use_bias=bias)(y), self.width)
     if self.stride != 1 or x.shape[-1] != self.width:
@@ -64,8 +69,11 @@ class ResNetStage(nn.Module):
   """``depth`` bottleneck blocks; the first stage starts with ResNet's stem.
 
   Stem: 7x7 stride-2 conv-norm-ReLU with ``width // 4`` channels and a 3x3
-  stride-2 max pooling (``1/4`` of the input). Returns ``(inner, out)``: the
-  first block's output and the last's.
+  stride-2 max pooling (``1/4`` of the input), padded by 3 and 1 on every side
+  as torchvision's. A dilated stage's first block keeps the previous stage's
+  dilation (``first_dilation``), as torchvision's
+  ``replace_stride_with_dilation`` and the MTAN/LibMTL ``ResnetDilated`` do it.
+  Returns ``(inner, out)``: the first block's output and the last's.
 
   Example:
     >>> import jax, jax.numpy as jnp
@@ -81,16 +89,18 @@ class ResNetStage(nn.Module):
   stem: bool = False
   norm: str = "batch"
   axis_name: Optional[str] = None
+  first_dilation: Optional[int] = None  # The first block's (None: ``dilation``).
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> tuple[jax.Array, jax.Array]:
     if self.stem:
       stem_width = max(self.width // EXPANSION, 1)
-      x = nn.Conv(stem_width, (7, 7), strides=2, use_bias=self.norm == "none", name="stem")(x)
+      x = nn.Conv(stem_width, (7, 7), strides=2, padding=((3, 3), (3, 3)),
+                  use_bias=self.norm == "none", name="stem")(x)
       x = nn.relu(norm_layer(self.norm, stem_width, train, self.axis_name, name="stem_norm")(x))
-      x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
-    inner = x = Bottleneck(self.width, self.stride, self.dilation, self.norm,
-                           self.axis_name)(x, train)
+      x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    first = self.dilation if self.first_dilation is None else self.first_dilation
+    inner = x = Bottleneck(self.width, self.stride, first, self.norm, self.axis_name)(x, train)
     for _ in range(self.depth - 1):
       x = Bottleneck(self.width, 1, self.dilation, self.norm, self.axis_name)(x, train)
     return inner, x
@@ -106,7 +116,9 @@ class DilatedResNet(nn.Module):
   stay at ``1/8`` with dilations 2 and 4. Input ``[B, H, W, 3]`` (H and W
   divisible by 8); output one feature per stage, finest first, stage ``i``
   ``[B, H / s_i, W / s_i, widths[i]]`` with ``s = (4, 8, 8, 8)``. Any number of
-  stages: stage 3 onwards dilate by 2, 4, 8, ...
+  stages: stage 3 onwards dilate by 2, 4, 8, ..., each stage's first block by
+  the previous stage's dilation (torchvision's and the MTAN/LibMTL code's
+  convention).
 
   Attributes:
     widths: output channels per stage (bottleneck width = ``widths[i] // 4``;
@@ -128,6 +140,7 @@ class DilatedResNet(nn.Module):
   norm: str = "batch"
   axis_name: Optional[str] = None
   remat: bool = False
+  input_norm: str = "unit"  # How the images are normalised first (blocks.input_norm).
 
   # The finest feature's stride relative to the input.
   INPUT_STRIDE = 4
@@ -146,14 +159,19 @@ class DilatedResNet(nn.Module):
     for i, (width, depth) in enumerate(zip(self.widths, depths)):
       dilation = 2 ** (i - 1) if i >= 2 else 1
       stages.append(stage(width, depth, stride=2 if i == 1 else 1, dilation=dilation,
-                                stem=i == 0, norm=self.norm, axis_name=self.axis_name))
+                          stem=i == 0, norm=self.norm, axis_name=self.axis_name,
+                          first_dilation=max(dilation // 2, 1)))
     self.stages = stages
+    input_norm_lib.check(self.input_norm)
 
   def stage(self, i: int, x: jax.Array, train: bool) -> tuple[jax.Array, jax.Array]:
     """Stage ``i`` alone: ``(first block's output, stage output)``."""
+    if i == 0:
+      x = input_norm_lib.normalize(x, self.input_norm)
     return self.stages[i](x, train)
 
   def __call__(self, x: jax.Array, train: bool) -> tuple[jax.Array, ...]:
+    x = input_norm_lib.normalize(x, self.input_norm)
     features = []
     for stage in self.stages:
       _, x = stage(x, train)

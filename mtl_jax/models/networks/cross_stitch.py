@@ -97,10 +97,13 @@ class CrossStitch(nn.Module):
   norm: str = "batch"
   axis_name: Optional[str] = None
   remat: bool = False  # Rematerialise the encoder's stages (encoders.get).
+  # How the encoder normalises the images: "unit" or "imagenet" (for pretrained weights).
+  input_norm: str = "unit"
 
   def setup(self):
     self.columns = [encoders.get(self.encoder, widths=self.widths, depths=self.depths,
-                                 norm=self.norm, axis_name=self.axis_name, remat=self.remat)
+                                 norm=self.norm, axis_name=self.axis_name, remat=self.remat,
+                                       input_norm=self.input_norm)
                     for _ in self.task_channels]
     self.stitches = [CrossStitchUnit(self.self_weight) for _ in self.widths]
     self.decoders = {

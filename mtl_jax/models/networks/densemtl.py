@@ -86,6 +86,8 @@ class DenseMTL(nn.Module):
   depths: Optional[Sequence[int]] = None
   variant: str = "official"
   remat: bool = False  # Rematerialise the encoder's stages (encoders.get).
+  # How the encoder normalises the images: "unit" or "imagenet" (for pretrained weights).
+  input_norm: str = "unit"
 
   def setup(self):
     num_stages = len(self.widths)
@@ -102,7 +104,8 @@ class DenseMTL(nn.Module):
                        " (encoder stage indices, finest first)")
     tasks = tuple(self.task_channels)
     self.shared_encoder = encoders.get(self.encoder, widths=self.widths, depths=self.depths,
-                                       norm=self.norm, axis_name=self.axis_name, remat=self.remat)
+                                       norm=self.norm, axis_name=self.axis_name, remat=self.remat,
+                                       input_norm=self.input_norm)
     self.decoders = {t: StagedDecoder(c, widths, self.norm, self.axis_name)
                      for t, c in self.task_channels.items()}
     exchange = {}

@@ -42,10 +42,13 @@ class HPS(nn.Module):
   encoder: str = "conv"
   depths: Optional[Sequence[int]] = None
   remat: bool = False  # Rematerialise the encoder's stages (encoders.get).
+  # How the encoder normalises the images: "unit" or "imagenet" (for pretrained weights).
+  input_norm: str = "unit"
 
   def setup(self):
     self.shared_encoder = encoders.get(self.encoder, widths=self.widths, depths=self.depths,
-                                       norm=self.norm, axis_name=self.axis_name, remat=self.remat)
+                                       norm=self.norm, axis_name=self.axis_name, remat=self.remat,
+                                       input_norm=self.input_norm)
     self.heads = {
         task: UNetDecoder(channels, tuple(self.widths[:-1]), self.norm, self.axis_name)
         for task, channels in self.task_channels.items()

@@ -75,13 +75,16 @@ class MTAN(nn.Module):
   norm: str = "batch"
   axis_name: Optional[str] = None
   remat: bool = False  # Rematerialise the encoder's stages (encoders.get).
+  # How the encoder normalises the images: "unit" or "imagenet" (for pretrained weights).
+  input_norm: str = "unit"
 
   def setup(self):
     widths, num = tuple(self.widths), len(self.widths)
     level_widths = (widths[0],) + widths[:-1]
     block = lambda width: ConvBlock(width, norm=self.norm, axis_name=self.axis_name)
     self.shared_encoder = encoders.get(self.encoder, widths=widths, depths=self.depths,
-                                       norm=self.norm, axis_name=self.axis_name, remat=self.remat)
+                                       norm=self.norm, axis_name=self.axis_name, remat=self.remat,
+                                       input_norm=self.input_norm)
     decoder_depths = self.decoder_depths or self.depths or encoders.REGISTRY[
         self.encoder].default_depths(num)
     if len(decoder_depths) != num:

@@ -111,10 +111,13 @@ class MTRAN(nn.Module):
   norm: str = "batch"
   axis_name: Optional[str] = None
   remat: bool = False  # Rematerialise the encoder's stages (encoders.get).
+  # How the encoder normalises the images: "unit" or "imagenet" (for pretrained weights).
+  input_norm: str = "unit"
 
   def setup(self):
     self.shared_encoder = encoders.get(self.encoder, widths=self.widths, depths=self.depths,
-                                       norm=self.norm, axis_name=self.axis_name, remat=self.remat)
+                                       norm=self.norm, axis_name=self.axis_name, remat=self.remat,
+                                       input_norm=self.input_norm)
     self.branches = {
         task: MTRANBranch(channels, self.shared_encoder.INPUT_STRIDE, self.attention,
                           self.residual, self.reduction, self.cbam, self.norm, self.axis_name)

@@ -80,6 +80,8 @@ class SemBoost(nn.Module):
   encoder: str = "conv"
   depths: Optional[Sequence[int]] = None
   remat: bool = False  # Rematerialise the encoder's stages (encoders.get).
+  # How the encoder normalises the images: "unit" or "imagenet" (for pretrained weights).
+  input_norm: str = "unit"
 
   def setup(self):
     missing = [t for t in _PAIR if t not in self.task_channels]
@@ -88,7 +90,8 @@ class SemBoost(nn.Module):
                        f" lacks {', '.join(missing)} (config.tasks.names)")
     num_up = len(self.widths) - 1
     self.shared_encoder = encoders.get(self.encoder, widths=self.widths, depths=self.depths,
-                                       norm=self.norm, axis_name=self.axis_name, remat=self.remat)
+                                       norm=self.norm, axis_name=self.axis_name, remat=self.remat,
+                                       input_norm=self.input_norm)
     self.decoders = {t: UpSkipDecoder(c, self.decoder_width, num_up, self.up_skip, self.norm,
                                       self.axis_name)
                      for t, c in self.task_channels.items()}

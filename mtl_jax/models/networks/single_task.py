@@ -49,12 +49,13 @@ class SingleTask(nn.Module):
   norm: str = "batch"
   axis_name: Optional[str] = None
   remat: bool = False  # Rematerialise the encoder's stages (encoders.get).
+  input_norm: str = "unit"  # How each encoder normalises the images (encoders.get).
 
   def setup(self):
     self.networks = {
         task: HPS({task: channels}, widths=self.widths, norm=self.norm,
                   axis_name=self.axis_name, encoder=self.encoder, depths=self.depths,
-                  remat=self.remat)
+                  remat=self.remat, input_norm=self.input_norm)
         for task, channels in self.task_channels.items()
     }
 
