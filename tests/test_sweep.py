@@ -164,22 +164,32 @@ def test_bad_option_is_named_before_any_run(tmp_path):
   assert not os.listdir(tmp_path)
 
 
-def test_sweep_command_runs_resumes_and_reports(tmp_path, data_dir):
+def test_sweep_command_runs_resumes_and_reports(tmp_path, data_dir, monkeypatch, capsys):
+  # The sweep in this process (as `python -m mtl_jax.sweep` runs it); its run in a subprocess.
+  monkeypatch.chdir(ROOT)
   workdir = tmp_path / "sweep"
-  command = [sys.executable, "-m", "mtl_jax.sweep", "--config=configs/tiny.py",
-             f"--workdir={workdir}", "--balancers=ew", "--seeds=0", "--baselines=none",
-             f"--config.dataset.data_dir={data_dir}", "--config.parallel.num_devices=1",
-             "--config.schedule.num_steps=2", "--config.eval.every_steps=2"]
-  first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-  assert first.returncode == 0, first.stderr[-2000:]
-  assert "[1/1] ew seed 0" in first.stdout and "[finished] ew seed 0" in first.stdout
+  argv = ["--config=configs/tiny.py", f"--workdir={workdir}", "--balancers=ew", "--seeds=0",
+          "--baselines=none", f"--config.dataset.data_dir={data_dir}",
+          "--config.parallel.num_devices=1", "--config.schedule.num_steps=2",
+          "--config.eval.every_steps=2"]
+  assert sweep.run_command(argv) == 0
+  out = capsys.readouterr().out
+  assert "[1/1] ew seed 0" in out and "[finished] ew seed 0" in out
   assert sweep.finished(str(workdir / "ew" / "seed0"))
   assert (workdir / "summary.md").exists() and (workdir / "weights.png").exists()
-  again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-  assert again.returncode == 0 and "[done] ew seed 0" in again.stdout  # Not run again.
-  report = subprocess.run([sys.executable, "-m", "mtl_jax.sweep", "--report", str(workdir)],
-                          cwd=ROOT, capture_output=True, text=True, check=False)
-  assert report.returncode == 0 and str(workdir / "summary.csv") in report.stdout
-  bad = subprocess.run([sys.executable, "-m", "mtl_jax.sweep", "--report", str(tmp_path)],
-                       cwd=ROOT, capture_output=True, text=True, check=False)
-  assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "sweep.json" in bad.stderr
+  assert sweep.run_command(argv) == 0
+  assert "[done] ew seed 0" in capsys.readouterr().out  # Not run again.
+  assert sweep.run_command(["--report", str(workdir)]) == 0
+  assert str(workdir / "summary.csv") in capsys.readouterr().out
+  assert sweep.run_command(["--report", str(tmp_path)]) == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "sweep.json" in err
+
+
+def test_a_failed_run_is_reported_and_the_sweep_exits_1(tmp_path, monkeypatch, capsys):
+  runs = sweep.plan(str(tmp_path), ["ew"], ["params"], [0], [], train_baselines=False)
+  monkeypatch.setattr(sweep, "_start", lambda run, config_file: subprocess.Popen(
+      [sys.executable, "-c", "import sys; sys.exit(3)"]))
+  failed = sweep.execute(runs, "configs/tiny.py", jobs=1)
+  assert failed == runs
+  assert "[failed] ew seed 0 (exit status 3)" in capsys.readouterr().out

@@ -8,8 +8,6 @@ applies, and that bad files and configs are named. test_pretrained_torchvision.p
 compares the features with torchvision's own networks (when torch is installed).
 """
 
-import json
-import os
 
 import jax
 import jax.numpy as jnp
