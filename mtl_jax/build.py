@@ -96,10 +96,16 @@ def build_tasks(config: ml_collections.ConfigDict, info: data.DatasetInfo) -> li
   """``config.tasks.names`` built with their options and the dataset's classes."""
   tasks = []
   for name in config.tasks.names:
-    if name not in info.tasks:
+    options = dict(config.tasks.get(name, {}))
+    # A task whose ground truth can be derived from another key (edges from
+    # segmentation): its "labels" option says which; None: stored if the dataset has it.
+    derived_from = getattr(tasks_lib.REGISTRY[name], "derived_from", None)
+    if derived_from and options.get("labels") is None:
+      options["labels"] = "dataset" if name in info.tasks else derived_from
+    if name not in info.tasks and not (derived_from and options.get("labels") == derived_from
+                                       and derived_from in info.tasks):
       raise ConfigError(f"config.tasks.names: task {name!r} is not in dataset"
                         f" {config.dataset.name!r}, which has: {', '.join(info.tasks)}")
-    options = dict(config.tasks.get(name, {}))
     if "num_classes" in inspect.signature(tasks_lib.REGISTRY[name]).parameters:
       options["num_classes"] = info.num_classes
     if "class_names" in inspect.signature(tasks_lib.REGISTRY[name]).parameters:

@@ -100,6 +100,11 @@ def get_config() -> ml_collections.ConfigDict:
   # "nonzero" (any component non-zero).
   config.tasks.normals = ml_collections.ConfigDict({"bin_width_degrees": 0.01,
                                                     "valid": "channel_sum"})
+  # DenseMTL's edges: class weights (1 - pos_weight, pos_weight); labels "dataset" (the
+  # dataset's edge maps) or "segmentation" (semantic boundaries, derived in the step);
+  # None: the dataset's where it has them, else derived.
+  config.tasks.edges = ml_collections.ConfigDict({"pos_weight": 0.95})
+  config.tasks.edges.labels = config_dict.placeholder(str)
 
   config.balancer = ml_collections.ConfigDict()
   config.balancer.name = "ew"

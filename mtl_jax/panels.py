@@ -5,7 +5,7 @@ Segmentation in a fixed palette with a legend of the classes shown, depth in
 ``viridis`` (truth and prediction on the truth's range, invalid pixels black),
 normals as RGB in the display convention of NYUv2's figures, ``(R, G, B) = (n_x,
 -n_y, -n_z) / 2 + 1/2`` of the camera-frame normal (x right, y down, z forward):
-a floor is green, a wall facing the camera blue.
+a floor is green, a wall facing the camera blue; edges black on white (unknown red).
 """
 
 from typing import Mapping, Optional, Sequence
@@ -37,6 +37,10 @@ def _show(ax, task: str, value: np.ndarray, class_names: Sequence[str],
     ax.imshow(np.ma.masked_equal(value, 0.0), cmap="viridis", vmin=lo, vmax=hi)
   elif task == "normals":
     ax.imshow(normals_rgb(value))
+  elif task == "edges":
+    ax.set_facecolor("tab:red")  # Unknown pixels (-1).
+    ax.imshow(np.ma.masked_less(value, 0), cmap="gray_r", vmin=0, vmax=1,
+              interpolation="nearest")
   else:
     ax.imshow(value if value.ndim == 2 else value[..., 0])
   return set()

@@ -399,7 +399,10 @@ def _panel_writer(exp: build.Experiment, config, workdir: str, writer):
   batch = next(pipeline.eval_batches(exp.source.eval, keys=exp.input_keys, batch_size=count,
                                      max_batches=1))
   model, tasks = exp.model, tuple(exp.tasks)
-  shown = [t.name for t in tasks if t.name in batch]
+  # Each task's ground truth as its loss sees it (edges may be derived from segmentation).
+  truth = {t.name: np.asarray(t.ground_truth(batch)) if hasattr(t, "ground_truth")
+           else batch[t.name] for t in tasks if hasattr(t, "ground_truth") or t.name in batch}
+  shown = list(truth)
 
   @jax.jit
   def predict(params, batch_stats, images):
@@ -410,7 +413,7 @@ def _panel_writer(exp: build.Experiment, config, workdir: str, writer):
   def write(step, state):
     predicted = jax.device_get(predict(state.params, state.batch_stats, batch["image"]))
     path = os.path.join(workdir, PANEL_FILE)
-    panels.truth_and_predictions(batch["image"], {t: batch[t] for t in shown},
+    panels.truth_and_predictions(batch["image"], truth,
                                  {t: predicted[t] for t in shown}, exp.info.class_names, path,
                                  title=f"step {step}")
     writer.image("predictions", step, path)

@@ -58,8 +58,8 @@ def test_bad_value_names_its_key(config, key, value, message):
 
 
 def test_unknown_task(config):
-  config.tasks.names = ("segmentation", "edges")
-  with pytest.raises(schema.ConfigError, match=r"config\.tasks\.names: unknown value 'edges'"):
+  config.tasks.names = ("segmentation", "boundaries")
+  with pytest.raises(schema.ConfigError, match=r"config\.tasks\.names: unknown value 'boundaries'"):
     build.experiment(config, with_data=False)
 
 

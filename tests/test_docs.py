@@ -17,8 +17,7 @@ continuations joined, ``&&`` split, one-variable ``for`` loops expanded):
 * ``pip install ...`` and ``pytest``: the README's test command is CI's.
 
 Fenced ``python`` blocks run as they are, but those that start with a
-``# mtl_jax/...`` comment, which are excerpts of files: the worked example of
-docs/data.md (a task with a new modality) is checked separately.
+``# mtl_jax/...`` comment, which are excerpts of files.
 """
 
 import glob
@@ -231,48 +230,3 @@ PYTHON = [(w, code) for w in DOCS for lang, code in fenced_blocks(_read(w))
 def test_python_block_runs(where, code, tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   exec(compile(code, where, "exec"), {"__name__": "docs_block"})  # pylint: disable=exec-used
-
-
-def _excerpt(name: str) -> str:
-  for lang, code in fenced_blocks(_read("docs/data.md")):
-    if lang == "python" and code.startswith(f"# {name}"):
-      return code
-  raise AssertionError(f"docs/data.md has no excerpt of {name}")
-
-
-def test_the_worked_example_of_a_new_modality_runs(monkeypatch):
-  """docs/data.md's edges: its row, task and labels, through decode, augment and the task."""
-  from mtl_jax.data import augment  # pylint: disable=g-import-not-at-top
-  from mtl_jax.data import modalities
-  from mtl_jax.data import scenes
-
-  row_code = _excerpt("mtl_jax/data/modalities.py").split("\n", 1)[1].strip().rstrip(",")
-  row = eval(row_code, vars(modalities))  # pylint: disable=eval-used
-  monkeypatch.setitem(modalities.TABLE, "edges", row)
-  task_ns = {}
-  exec(_excerpt("mtl_jax/tasks/edges.py"), task_ns)  # pylint: disable=exec-used
-  dataset_ns = {"np": np, "scenes": scenes, "modalities": modalities}
-  exec(_excerpt("mtl_jax/data/synthetic_scenes.py"), dataset_ns)  # pylint: disable=exec-used
-  assert dataset_ns["TASKS"][-1] == "edges"
-
-  stored = dataset_ns["_encoded_example"]((0, 3, 24, 32))
-  example = modalities.decode(stored, ["segmentation", "edges"])
-  seg, edges = example["segmentation"], example["edges"]
-  padded = np.pad(seg, 1, mode="edge")  # A pixel is an edge if a 4-neighbour's class differs.
-  want = ((padded[:-2, 1:-1] != seg) | (padded[2:, 1:-1] != seg) | (padded[1:-1, :-2] != seg)
-          | (padded[1:-1, 2:] != seg))
-  np.testing.assert_array_equal(edges, want.astype(np.int32))
-  assert 0 < edges.mean() < 0.5
-
-  zoomed = augment.random_scale_crop(example, np.random.default_rng(0), scales=(1.5,))
-  assert set(np.unique(zoomed["edges"])) <= {0, 1}
-  task = task_ns["Edges"](pos_weight=2.0)
-  logits = np.random.default_rng(1).normal(size=(1, 24, 32, 1)).astype(np.float32)
-  batch = {"edges": edges[None]}
-  total, count = task.loss_terms(logits, batch)
-  z, y = logits[0, ..., 0].astype(np.float64), edges.astype(np.float64)
-  bce = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
-  np.testing.assert_allclose(float(total), np.sum(np.where(y > 0, 2.0, 1.0) * bce), rtol=1e-5)
-  assert int(count) == edges.size
-  acc = task.metric_result(task.metric_update(task.metric_init(), logits, batch))
-  np.testing.assert_allclose(float(acc["accuracy"]), 100 * np.mean((z > 0) == (y > 0)), rtol=1e-5)

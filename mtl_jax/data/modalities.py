@@ -8,8 +8,8 @@ by a horizontal flip), how a tfds builder stores it (PNG or a zlib tensor, and
 the stored dtype), and how a ``.npy`` file of the field's preprocessed
 releases is checked and converted. The input pipeline (``pipeline``), the
 augmentations (``augment``), the builders and the ``.npy`` checks
-(``npy_layout``) all read this table, so a new modality (say edges) is one new
-row here; see docs/data.md for the worked example.
+(``npy_layout``) all read this table, so a new modality (edges was the last) is one
+new row here; see docs/data.md for the worked example.
 
 In a batch (``decode``)::
 
@@ -18,6 +18,7 @@ In a batch (``decode``)::
   depth         float32 [H, W]      0 = invalid
   normals       float32 [H, W, 3]   camera frame (x right, y down, z forward),
                                     all zeros = invalid
+  edges         int32   [H, W]      1 edge, 0 not, -1 = unknown (stored as 255)
 
 This module imports no jax.
 """
@@ -113,6 +114,12 @@ def _labels_from_npy(x: np.ndarray, num_classes: int) -> np.ndarray:
   return np.where(x < 0, 255, x).astype(np.uint8)
 
 
+def _edges_from_npy(x: np.ndarray, num_classes: int) -> np.ndarray:
+  """0/1 edge labels (-1 = unknown) -> uint8 with -1 stored as 255."""
+  del num_classes
+  return _labels_from_npy(x, 2)
+
+
 def _depth_from_npy(x: np.ndarray, num_classes: int) -> np.ndarray:
   """Finite, >= 0 -> float32 ``[H, W]`` (a trailing channel of 1 dropped)."""
   del num_classes
@@ -152,6 +159,11 @@ TABLE = {m.key: m for m in (
              stored_dtype=np.dtype(np.float32), stored_ignore=None,
              npy_text="float in [-1, 1], zeros = invalid", npy_float_only=True,
              from_npy=_normals_from_npy),
+    Modality("edges", np.dtype(np.int32), None, invalid=-1, resize="nearest",
+             divide_by_zoom=False, flip_negates_x=False, feature="tensor",
+             stored_dtype=np.dtype(np.uint8), stored_ignore=255,
+             npy_text="0/1 edge labels, -1 = unknown", npy_float_only=False,
+             from_npy=_edges_from_npy),
 )}
 
 

@@ -8,7 +8,7 @@ conventions below, and a reader checks a label against the geometry that made it
 Each scene is a closed room (floor, four walls, ceiling) holding 3 to 7
 objects that rest on the floor, lit by one point light near the ceiling plus
 ambient light, with Lambert shading and cast shadows. A pinhole camera inside
-the room looks into it, pitched down. Every pixel gets four labels:
+the room looks into it, pitched down. Every pixel gets five labels:
 
 - ``image``: uint8 ``[H, W, 3]`` RGB.
 - ``segmentation``: uint8 ``[H, W]`` class ids, by *shape* (object colours are
@@ -17,6 +17,10 @@ the room looks into it, pitched down. Every pixel gets four labels:
   the hit point, like NYUv2's Kinect depth, not the ray length). Always > 0.
 - ``normals``: float32 ``[H, W, 3]`` unit surface normals in the camera frame,
   facing the camera (``dot(n, ray) < 0``).
+- ``edges``: uint8 ``[H, W]``, 1 on a pixel one of whose 4 neighbours sees
+  another surface, else 0. A surface is one object, or one of the room's six
+  faces, so edges are the semantic boundaries, the occlusion boundaries between
+  objects of one class, and the room's corners (``surface_edges``).
 
 Classes (index = class id)::
 
@@ -349,6 +353,22 @@ def _room_albedo(room, p, axis, cls):
   return alb
 
 
+def surface_edges(surface: np.ndarray) -> np.ndarray:
+  """uint8 ``[H, W]``: 1 where a 4-neighbour of the pixel holds another surface id.
+
+  >>> surface_edges(np.array([[0, 0, 1], [0, 0, 1]])).tolist()
+  [[0, 1, 1], [0, 1, 1]]
+  """
+  edges = np.zeros(surface.shape, bool)
+  rows = surface[1:] != surface[:-1]
+  cols = surface[:, 1:] != surface[:, :-1]
+  edges[1:] |= rows
+  edges[:-1] |= rows
+  edges[:, 1:] |= cols
+  edges[:, :-1] |= cols
+  return edges.astype(np.uint8)
+
+
 def render(scene: Scene, height: Optional[int] = None,
            width: Optional[int] = None) -> dict:
   """Ray casts ``scene`` from ``scene.camera`` (optionally at another size).
@@ -360,8 +380,8 @@ def render(scene: Scene, height: Optional[int] = None,
 
   Returns:
     ``{"image": uint8 [H, W, 3], "segmentation": uint8 [H, W],
-    "depth": float32 [H, W], "normals": float32 [H, W, 3]}``, conventions as in
-    the module docstring.
+    "depth": float32 [H, W], "normals": float32 [H, W, 3], "edges": uint8
+    [H, W]}``, conventions as in the module docstring.
 
   Example::
 
@@ -416,6 +436,8 @@ def render(scene: Scene, height: Optional[int] = None,
   shade = scene.ambient + (1.0 - scene.ambient) * lambert
   image = np.clip(albedo * shade[:, None], 0.0, 1.0)
 
+  # Surface ids: the room's faces 0..5 (2 * axis + positive side), objects 6, 7, ...
+  surface = np.where(obj_index >= 0, 6 + obj_index, 2 * axis + positive)
   cam_normals = normals @ cam.rotation()  # Row vectors: R^T n.
   # Every surface is hit from outside, so normals face the camera already;
   # the flip only guards against round-off at grazing angles.
@@ -426,6 +448,7 @@ def render(scene: Scene, height: Optional[int] = None,
       "segmentation": cls.astype(np.uint8).reshape(h, w),
       "depth": t.astype(np.float32).reshape(h, w),
       "normals": cam_normals.astype(np.float32).reshape(h, w, 3),
+      "edges": surface_edges(surface.reshape(h, w)),
   }
 
 
@@ -525,7 +548,7 @@ def render_example(seed: int, index: int, height: int = 96, width: int = 128) ->
 
   Returns:
     The dict of ``render``: image uint8 [H, W, 3], segmentation uint8 [H, W],
-    depth float32 [H, W], normals float32 [H, W, 3].
+    depth float32 [H, W], normals float32 [H, W, 3], edges uint8 [H, W].
 
   Example::
 

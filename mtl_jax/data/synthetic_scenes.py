@@ -17,6 +17,8 @@ What ``builder.as_data_source()[split][i]`` returns (NumPy, no TensorFlow)::
   depth         float32 [H, W]      metric camera z-depth, > 0 everywhere
   normals       float32 [H, W, 3]   unit camera-frame normals (x right, y down,
                                     z forward), facing the camera
+  edges         uint8   [H, W]      1 on a boundary between two surfaces (objects,
+                                    the room's faces), else 0
 
 Splits: record ``i`` of ``train`` is ``render_example(seed, i)``
 (``i < num_train``); record ``i`` of ``test`` is ``render_example(seed,
@@ -38,14 +40,14 @@ from mtl_jax.data import modalities
 from mtl_jax.data import scenes
 
 TEST_INDEX_OFFSET = 1_000_000_000  # Test example i is scene index offset + i.
-TASKS = ("segmentation", "depth", "normals")  # Ground truth besides the image.
+TASKS = ("segmentation", "depth", "normals", "edges")  # Ground truth besides the image.
 OPTIONS = {}  # No optional config.dataset field (source, num_classes).
 
 _DESCRIPTION = f"""\
 Procedural indoor scenes (a room with 3-7 objects on the floor, one point light
 with cast shadows, a pinhole camera with a 60 degree horizontal field of view
 pitched down), ray cast in NumPy, with per-pixel semantic segmentation (by
-shape), metric z-depth and camera-frame surface normals.
+shape), metric z-depth, camera-frame surface normals and surface edges.
 Classes (id: name): {", ".join(f"{i}: {n}" for i, n in enumerate(scenes.CLASS_NAMES))}.
 """
 
@@ -127,7 +129,7 @@ def _encoded_example(job):
 
 
 class SyntheticScenes(tfds.core.GeneratorBasedBuilder):
-  """Procedural indoor scenes with segmentation, depth and normals.
+  """Procedural indoor scenes with segmentation, depth, normals and edges.
 
   Args (besides tfds's):
     num_workers: processes that render in parallel (a "forkserver" pool, so it
@@ -137,8 +139,9 @@ class SyntheticScenes(tfds.core.GeneratorBasedBuilder):
       0. Records come out in the same order whatever the value.
   """
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release.",
+                   "1.1.0": "Edges: boundaries between surfaces (objects, the room's faces)."}
   BUILDER_CONFIGS = [DEFAULT_CONFIG]
 
   def __init__(self, *, file_format="array_record", num_workers: Optional[int] = None,

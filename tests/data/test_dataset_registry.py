@@ -29,7 +29,7 @@ def _config(name, **dataset):
     ("cityscapes", {}, ("segmentation", "depth"), 7, (128, 256, 3), "flat"),
     ("cityscapes", {"num_classes": 19, "source": "official", "height": 256},
      ("segmentation", "depth"), 19, (256, 256, 3), "road"),
-    ("synthetic_scenes", {}, ("segmentation", "depth", "normals"), 7, (96, 128, 3), "floor"),
+    ("synthetic_scenes", {}, ("segmentation", "depth", "normals", "edges"), 7, (96, 128, 3), "floor"),
 ])
 def test_info(name, fields, tasks, classes, shape, first_class):
   config = _config(name, **fields)

@@ -1,6 +1,5 @@
 """The modality table: the builders, the augmentations and the pipeline follow its rows."""
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -30,11 +29,9 @@ def test_builder_features_follow_the_table(builder):
 
 
 @pytest.fixture
-def edges_row(monkeypatch):
-  """A new modality, as docs/data.md adds one: binary edge labels, 255 = unknown."""
-  row = dataclasses.replace(modalities.get("segmentation"), key="edges", npy_text="0/1 edges")
-  monkeypatch.setitem(modalities.TABLE, "edges", row)
-  return row
+def edges_row():
+  """The edges row: binary edge labels, 255 = unknown."""
+  return modalities.get("edges")
 
 
 def test_a_new_row_flows_through_augment_and_pipeline(edges_row):
@@ -58,7 +55,7 @@ def test_a_new_row_flows_through_augment_and_pipeline(edges_row):
 
 
 def test_unknown_key_is_a_clear_error():
-  with pytest.raises(KeyError, match=r"no modality 'edges' in mtl_jax\.data\.modalities\.TABLE"):
-    modalities.decode({"edges": np.zeros((2, 2))}, ["edges"])
+  with pytest.raises(KeyError, match=r"no modality 'boundaries' in mtl_jax\.data\.modalities\.TABLE"):
+    modalities.decode({"boundaries": np.zeros((2, 2))}, ["boundaries"])
   with pytest.raises(KeyError, match=r"augment knows the keys of mtl_jax\.data\.modalities"):
-    augment.random_flip({"edges": np.zeros((2, 2))}, np.random.default_rng(0))
+    augment.random_flip({"boundaries": np.zeros((2, 2))}, np.random.default_rng(0))

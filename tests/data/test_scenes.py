@@ -227,3 +227,50 @@ def test_render_size_override():
   scene = scenes.sample_scene(np.random.default_rng(1), H, W)
   out = scenes.render(scene, 24, 32)
   assert out["image"].shape == (24, 32, 3) and out["depth"].shape == (24, 32)
+
+
+def _expected_edges(surface):
+  """1 where a 4-neighbour holds another id (written out, edge-padded)."""
+  p = np.pad(surface, 1, mode="edge")
+  return ((p[:-2, 1:-1] != surface) | (p[2:, 1:-1] != surface) | (p[1:-1, :-2] != surface)
+          | (p[1:-1, 2:] != surface)).astype(np.uint8)
+
+
+def test_edges_are_the_boundaries_of_sphere_and_room_faces():
+  """Edges from surfaces found here: an analytic ray-sphere test and the room plane each
+  back-projected hit lies on (two spheres of one class: their occlusion edge counts)."""
+  spheres = (scenes.SceneObject("sphere", (-0.5, 3.5), 0.6),
+             scenes.SceneObject("sphere", (0.4, 4.6), 0.7))
+  out = scenes.render(scenes.Scene(_camera(), ROOM, objects=spheres))
+  rays = _pixel_rays()
+  rr = np.sum(rays * rays, -1)
+  surface = np.full((H, W), -1)
+  nearest = np.full((H, W), np.inf)
+  for i, obj in enumerate(spheres):
+    centre = np.array([*obj.center, obj.radius]) - CAM_POS
+    c_cam = centre[0] * E_X + centre[1] * FWD + centre[2] * UP
+    b = rays @ c_cam
+    disc = b ** 2 - rr * (c_cam @ c_cam - obj.radius ** 2)
+    t = np.where(disc >= 0, (b - np.sqrt(np.maximum(disc, 0))) / rr, np.inf)
+    closer = t < nearest
+    surface[closer], nearest[closer] = 10 + i, t[closer]
+  p = _to_world(out["depth"][..., None] * rays)
+  room = surface < 0
+  faces = [np.abs(p[..., 0] + ROOM.width / 2), np.abs(p[..., 0] - ROOM.width / 2),
+           np.abs(p[..., 1]), np.abs(p[..., 1] - ROOM.depth),
+           np.abs(p[..., 2]), np.abs(p[..., 2] - ROOM.height)]
+  surface[room] = np.argmin(np.stack(faces, -1), -1)[room]
+  assert np.all(np.min(np.stack(faces, -1), -1)[room] < 1e-3)  # On a face indeed.
+  assert len(np.unique(surface)) >= 5  # Two spheres, floor, walls, ceiling seen.
+  grazing = np.zeros((H, W), bool)  # Rays within 1e-3 of a silhouette: either answer.
+  for obj in spheres:
+    centre = np.array([*obj.center, obj.radius]) - CAM_POS
+    c_cam = centre[0] * E_X + centre[1] * FWD + centre[2] * UP
+    grazing |= np.abs(((rays @ c_cam) ** 2 - rr * (c_cam @ c_cam - obj.radius ** 2)) / rr) < 1e-3
+  want = _expected_edges(surface)
+  near = np.pad(grazing, 1)
+  near = grazing | near[:-2, 1:-1] | near[2:, 1:-1] | near[1:-1, :-2] | near[1:-1, 2:]
+  np.testing.assert_array_equal(out["edges"][~near], want[~near])
+  occlusion = (surface == 10) & (np.pad(surface, 1, mode="edge")[1:-1, 2:] == 11)
+  assert occlusion.any() and np.all(out["edges"][occlusion] == 1)  # Same class, still an edge.
+  assert np.all(out["segmentation"][occlusion] == scenes.CLASS_NAMES.index("sphere"))

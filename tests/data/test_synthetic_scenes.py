@@ -26,7 +26,7 @@ def test_splits_match_render_example(builder):
   for split, offset in offsets.items():
     for i in range(len(source[split])):
       got = source[split][i]
-      assert set(got) == {"image", "segmentation", "depth", "normals"}
+      assert set(got) == {"image", "segmentation", "depth", "normals", "edges"}
       assert got["image"].dtype == np.uint8 and got["image"].shape == (H, W, 3)
       assert got["segmentation"].dtype == np.uint8 and got["segmentation"].shape == (H, W)
       assert got["depth"].dtype == np.float32 and got["depth"].shape == (H, W)

@@ -106,3 +106,26 @@ def test_tasks_see_only_their_own_and_the_shared_parameters(name):
 def test_unknown_model_names_the_known_ones():
   with pytest.raises(KeyError, match="cross_stitch"):
     models.get("nope", task_channels=TASKS)
+
+
+FOUR_TASKS = {**TASKS, "edges": 2}
+EVERY_NETWORK = {  # name -> options of a small instance.
+    **{name: {} for name in NAMES},
+    "densemtl": {"widths": (4, 8), "stages": (0, 1)},
+    "semboost": {"widths": (4, 8, 8, 8), "decoder_width": 4},
+}
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_NETWORK))
+def test_every_network_takes_a_fourth_task(name):
+  """DenseMTL's four tasks (edges: 2 logits): every network predicts each and splits per task."""
+  kwargs = EVERY_NETWORK[name]
+  if name in ("densemtl", "semboost"):
+    model = models.get(name, task_channels=FOUR_TASKS, **kwargs)
+  else:
+    model = build(name, FOUR_TASKS, **kwargs)
+  variables = trace_init(model, (1, 32, 32, 3))
+  assert trace_apply(model, variables, (2, 32, 32, 3)) == {
+      k: (2, 32, 32, c) for k, c in FOUR_TASKS.items()}
+  _, specific = partition.split(variables["params"], list(FOUR_TASKS))
+  assert set(specific) == set(FOUR_TASKS) and all(specific[t] for t in FOUR_TASKS)
