@@ -8,8 +8,8 @@ by a horizontal flip), how a tfds builder stores it (PNG or a zlib tensor, and
 the stored dtype), and how a ``.npy`` file of the field's preprocessed
 releases is checked and converted. The input pipeline (``pipeline``), the
 augmentations (``augment``), the builders and the ``.npy`` checks
-(``npy_layout``) all read this table, so a new modality (edges was the last) is one
-new row here; see docs/data.md for the worked example.
+(``npy_layout``) all read this table, so a new modality is one new row here
+(edges was the last; docs/data.md says what else it took).
 
 In a batch (``decode``)::
 
